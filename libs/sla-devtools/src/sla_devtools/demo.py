@@ -1,0 +1,162 @@
+"""A live demo stream: realistic tickets in three departments, some answered in time, some not.
+
+Publishes structured CloudEvents to the ticket topic until stopped. Paired with
+deploy/policy.demo.yaml (targets of seconds), warnings and breaches appear within a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from sla_core.codec import encode_ticket_event
+
+log = logging.getLogger("sla_demo")
+
+DEPARTMENTS = {
+    "support": ["ola", "kari", "nils"],
+    "sales": ["ingrid", "per"],
+    "billing": ["astrid", "lars"],
+}
+SOURCES = ["email"] * 5 + ["chat"] * 3 + ["call"] * 2 + ["web"] * 2
+PRIORITIES = ["low", "normal", "normal", "normal", "high", "urgent"]
+REQUESTERS = [
+    f"{n}@example.{tld}"
+    for n in ("anna", "bjorn", "chen", "dina", "erik", "fatima", "gustav", "hanna", "ivan", "jonas")
+    for tld in ("no", "com")
+]
+
+
+class DemoStream:
+    """Creates tickets and plays out their lives in real time, with a seeded random choice."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, seed: int) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.random = random.Random(seed)
+        self.count = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def emit(self, type_: str, ticket_id: str, **data: Any) -> None:
+        self.count += 1
+        value = encode_ticket_event(
+            event_id=f"demo-{os.getpid()}-{self.count}",
+            source="helpdesk://demo",
+            type=type_,
+            time=datetime.now(UTC),
+            ticket_id=ticket_id,
+            data=data,
+        )
+        await self.producer.send_and_wait(self.topic, value, key=ticket_id.encode())
+
+    async def ticket_life(self, number: int) -> None:
+        r = self.random
+        ticket_id = f"DEMO-{os.getpid() % 1000:03d}-{number:05d}"
+        department = r.choice(list(DEPARTMENTS))
+        source = r.choice(SOURCES)
+        attrs = {
+            "source": source,
+            "status": "new",
+            "priority": r.choice(PRIORITIES),
+            "department": department,
+            "agent": None,
+            "requester": r.choice(REQUESTERS),
+            "customer_group": "VIP" if r.random() < 0.1 else "regular",
+            "tags": r.sample(["billing", "login", "bug", "refund", "howto"], k=r.randint(0, 2)),
+        }
+        await self.emit("ticket.created", ticket_id, ticket=attrs)
+        agent = r.choice(DEPARTMENTS[department])
+        fast = {"chat": 10, "call": 6}.get(source, 30)
+        # about two in three tickets are answered in time
+        wait = r.uniform(2, fast * 0.9) if r.random() < 0.65 else r.uniform(fast * 1.1, fast * 2)
+        if r.random() < 0.15:
+            await asyncio.sleep(wait / 3)
+            await self.emit("ticket.answered", ticket_id, channel="email", automated=True)
+            await asyncio.sleep(wait * 2 / 3)
+        else:
+            await asyncio.sleep(wait)
+        await self.emit(
+            "ticket.answered",
+            ticket_id,
+            channel=source,
+            ticket={"agent": agent, "status": "open", "last_message_by": "agent"},
+        )
+        if r.random() < 0.5:
+            await asyncio.sleep(r.uniform(3, 15))
+            await self.emit(
+                "ticket.customer_replied",
+                ticket_id,
+                channel="email",
+                ticket={"last_message_by": "customer"},
+            )
+            if r.random() < 0.3:
+                await self.emit("ticket.updated", ticket_id, ticket={"status": "pending"})
+                await asyncio.sleep(r.uniform(5, 15))
+                await self.emit("ticket.updated", ticket_id, ticket={"status": "open"})
+            await asyncio.sleep(r.uniform(5, 50))
+            await self.emit("ticket.answered", ticket_id, channel="email", ticket={"agent": agent})
+        if r.random() < 0.05:
+            await self.emit("ticket.deleted", ticket_id)
+            return
+        await asyncio.sleep(r.uniform(5, 120))
+        await self.emit("ticket.closed", ticket_id, ticket={"status": "resolved"})
+
+    async def run(self, rate_per_minute: float, stop: asyncio.Event, limit: int | None) -> None:
+        number = 0
+        while not stop.is_set() and (limit is None or number < limit):
+            number += 1
+            task = asyncio.create_task(self.ticket_life(number))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            interval = self.random.expovariate(rate_per_minute / 60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+        if limit is not None:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+    delay = 0.5
+    while True:
+        try:
+            await producer.start()
+            break
+        except Exception as exc:  # the broker may still be starting
+            log.warning("broker not reachable (%s); retrying", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await DemoStream(producer, args.topic, args.seed).run(args.rate, stop, args.limit)
+    finally:
+        await producer.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="sla-demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("SLA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--topic", default=os.environ.get("SLA_TICKET_TOPIC", "tickets.events"))
+    parser.add_argument("--rate", type=float, default=20.0, help="new tickets per minute")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--limit", type=int, default=None, help="stop after this many tickets")
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
