@@ -1,0 +1,498 @@
+"""SLA rules: conditions on a ticket's attributes that choose its SLA level.
+
+A rule is `{name, when, then: {set_level, stop}}`. `when` is a condition tree:
+
+- a test `{field: F, op: O, value: V}`, or
+- a combinator `{all: [c, ...]}`, `{any: [c, ...]}` (non-empty lists), `{not: c}`, nested freely.
+
+**Facts.** Conditions are evaluated against *facts*: a mapping with the ticket's `data.ticket`
+attributes (SPEC section 2) plus `created_at` and `changed_at` (aware datetimes; ISO 8601 strings
+with an offset are read too, naive ones taken as UTC) and `deleted` (bool). `custom_fields` is a
+mapping; `custom_fields.<name>` reads its key `<name>` (everything after the first dot).
+
+**Fields and their kinds** (an unknown field is a load-time problem):
+
+- string: source status priority department agent agent_status requester customer_group
+  referrer_url last_message_by
+- list: tags
+- object: custom_fields
+- bool: created_from_invitation deleted
+- timestamp: created_at changed_at
+- any: custom_fields.<name> (a JSON value: string, number, bool, list)
+
+**Operators** (the value's type is checked at load time against the field's kind):
+
+- `eq`, `ne`: equality, case-sensitive. On a list field the value is a list and the two are
+  compared as sets (order and repeats ignored). `true` never equals `1`.
+- `in`, `not_in`: the value is a non-empty list; true when the field's value is one of its items
+  (for a list field: when any of its items is).
+- `contains`, `not_contains`: on a list, membership; on a string, substring; on `custom_fields`,
+  the key is present.
+- `starts_with`, `ends_with`: string prefix / suffix. `matches`: `re.search` with the value as a
+  regular expression, compiled at load time (so a bad pattern is a load-time problem). On a list
+  these three hold when any item satisfies them.
+- `exists`: the value (default `true`) says whether the field must be present and not null.
+  An empty string or list exists.
+- `gt`, `gte`, `lt`, `lte`: order. Numbers compare with numbers, strings with strings
+  (lexicographically), timestamps with an ISO 8601 datetime value that has a UTC offset. Values of
+  different types never compare (false).
+- `older_than`, `newer_than`: the value is a duration (`2h`, or seconds); they compare the age of
+  a timestamp, `now - field`, where `now` is the *event's* time passed in (never the wall clock):
+  `created_at older_than 2h` is `now - created_at > 2h`, `newer_than` is `< 2h`. This age is
+  wall-clock time, not business time.
+
+**Missing values.** A field that is absent or null is *missing*. Every operator is false on a
+missing value except the negative ones, `ne`, `not_in` and `not_contains` (true: they are the
+negation of `eq`, `in`, `contains`), and `exists` (which tests exactly that). A value of a type
+the operator cannot use (a number for `starts_with`, a string for `older_than`) makes the positive
+operator false and its negation true; evaluation never raises.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sla_core.durations import duration_seconds, format_duration
+from sla_core.policy_yaml import NodePath, format_path
+
+
+class FieldKind(enum.Enum):
+    """What a rule field holds, which decides the operators and values it accepts."""
+
+    STRING = "string"
+    LIST = "list"
+    OBJECT = "object"
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"
+    ANY = "any"
+
+
+CUSTOM_FIELD_PREFIX = "custom_fields."
+
+FIELDS: Mapping[str, FieldKind] = {
+    **{
+        name: FieldKind.STRING
+        for name in (
+            "source",
+            "status",
+            "priority",
+            "department",
+            "agent",
+            "agent_status",
+            "requester",
+            "customer_group",
+            "referrer_url",
+            "last_message_by",
+        )
+    },
+    "tags": FieldKind.LIST,
+    "custom_fields": FieldKind.OBJECT,
+    "created_from_invitation": FieldKind.BOOL,
+    "deleted": FieldKind.BOOL,
+    "created_at": FieldKind.TIMESTAMP,
+    "changed_at": FieldKind.TIMESTAMP,
+}
+
+OPERATORS: tuple[str, ...] = (
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "exists",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "older_than",
+    "newer_than",
+)
+_NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains"}
+_ORDER = ("gt", "gte", "lt", "lte")
+_TEXT = ("starts_with", "ends_with", "matches")
+_AGE = ("older_than", "newer_than")
+
+_KIND_OPERATORS: Mapping[FieldKind, frozenset[str]] = {
+    FieldKind.STRING: frozenset(OPERATORS) - set(_AGE),
+    FieldKind.LIST: frozenset(OPERATORS) - set(_AGE) - set(_ORDER),
+    FieldKind.OBJECT: frozenset({"contains", "not_contains", "exists"}),
+    FieldKind.BOOL: frozenset({"eq", "ne", "exists"}),
+    FieldKind.TIMESTAMP: frozenset({"eq", "ne", "exists", *_ORDER, *_AGE}),
+    FieldKind.ANY: frozenset(OPERATORS),
+}
+
+
+def field_kind(name: str) -> FieldKind | None:
+    """The kind of a rule field, or None when the name is not a rule field."""
+    if name.startswith(CUSTOM_FIELD_PREFIX) and len(name) > len(CUSTOM_FIELD_PREFIX):
+        return FieldKind.ANY
+    return FIELDS.get(name)
+
+
+class RuleError(ValueError):
+    """A condition that cannot be compiled; `problems` lists (node path, message) pairs."""
+
+    def __init__(self, problems: Sequence[tuple[NodePath, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "\n".join(f"{format_path(path) or '(condition)'}: {msg}" for path, msg in problems)
+        )
+
+
+class Condition(ABC):
+    """A compiled condition: a pure predicate over a ticket's facts at an instant."""
+
+    @abstractmethod
+    def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """Whether the condition holds for `facts` at event time `now`; never raises."""
+
+
+@dataclass(frozen=True)
+class FieldTest(Condition):
+    """`{field, op, value}`: one operator applied to one field."""
+
+    field: str
+    op: str
+    value: Any
+    kind: FieldKind
+
+    def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """Apply the operator to the field's value in `facts` (see the module docstring)."""
+        actual = _lookup(facts, self.field)
+        if self.kind is FieldKind.TIMESTAMP or (self.kind is FieldKind.ANY and self.op in _AGE):
+            actual = _as_datetime(actual)
+        if self.op == "exists":
+            return (actual is not None) is self.value
+        positive = _NEGATIONS.get(self.op, self.op)
+        holds = actual is not None and _APPLY[positive](actual, self.value, now)
+        return holds if positive == self.op else not holds
+
+    def __str__(self) -> str:
+        if self.op in _AGE:
+            return f"{self.field} {self.op} {format_duration(self.value)}"
+        value = self.value.pattern if isinstance(self.value, re.Pattern) else self.value
+        return f"{self.field} {self.op} {value!r}"
+
+
+@dataclass(frozen=True)
+class AllOf(Condition):
+    """`{all: [...]}`: every condition holds."""
+
+    conditions: tuple[Condition, ...]
+
+    def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """True when every member holds (evaluated in order, stopping at the first false)."""
+        return all(c.evaluate(facts, now) for c in self.conditions)
+
+    def __str__(self) -> str:
+        return "(" + " and ".join(map(str, self.conditions)) + ")"
+
+
+@dataclass(frozen=True)
+class AnyOf(Condition):
+    """`{any: [...]}`: at least one condition holds."""
+
+    conditions: tuple[Condition, ...]
+
+    def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """True when some member holds (evaluated in order, stopping at the first true)."""
+        return any(c.evaluate(facts, now) for c in self.conditions)
+
+    def __str__(self) -> str:
+        return "(" + " or ".join(map(str, self.conditions)) + ")"
+
+
+@dataclass(frozen=True)
+class Not(Condition):
+    """`{not: ...}`: the condition does not hold."""
+
+    condition: Condition
+
+    def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """The negation of the inner condition."""
+        return not self.condition.evaluate(facts, now)
+
+    def __str__(self) -> str:
+        return f"not {self.condition}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: when `condition` holds, set the level (if `set_level`) and maybe stop."""
+
+    name: str
+    condition: Condition
+    set_level: str | None = None
+    stop: bool = False
+
+    def matches(self, facts: Mapping[str, Any], now: datetime) -> bool:
+        """Whether the rule's condition holds for `facts` at event time `now`."""
+        return self.condition.evaluate(facts, now)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def _lookup(facts: Mapping[str, Any], name: str) -> Any:
+    if name.startswith(CUSTOM_FIELD_PREFIX):
+        custom = facts.get("custom_fields")
+        if not isinstance(custom, Mapping):
+            return None
+        return custom.get(name[len(CUSTOM_FIELD_PREFIX) :])
+    return facts.get(name)
+
+
+def _as_datetime(value: Any) -> Any:
+    """A datetime fact made aware (naive = UTC); an ISO string parsed; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return bool(a == b)
+
+
+def _eq(actual: Any, expected: Any, now: datetime) -> bool:
+    if isinstance(expected, tuple):
+        if not isinstance(actual, list | tuple):
+            return False
+        return all(any(_same(a, e) for e in expected) for a in actual) and all(
+            any(_same(a, e) for a in actual) for e in expected
+        )
+    return _same(actual, expected)
+
+
+def _in(actual: Any, expected: Any, now: datetime) -> bool:
+    items = actual if isinstance(actual, list | tuple) else (actual,)
+    return any(_same(item, e) for item in items for e in expected)
+
+
+def _contains(actual: Any, expected: Any, now: datetime) -> bool:
+    if isinstance(actual, str):
+        return isinstance(expected, str) and expected in actual
+    if isinstance(actual, list | tuple):
+        return any(_same(item, expected) for item in actual)
+    if isinstance(actual, Mapping):
+        return expected in actual
+    return False
+
+
+def _text(test: Callable[[str, Any], bool]) -> Callable[[Any, Any, datetime], bool]:
+    def check(actual: Any, expected: Any, now: datetime) -> bool:
+        items = actual if isinstance(actual, list | tuple) else (actual,)
+        return any(isinstance(item, str) and test(item, expected) for item in items)
+
+    return check
+
+
+def _order(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any, datetime], bool]:
+    def check(actual: Any, expected: Any, now: datetime) -> bool:
+        if isinstance(actual, bool) or not _comparable(actual, expected):
+            return False
+        return compare(actual, expected)
+
+    return check
+
+
+def _comparable(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return True
+    return isinstance(a, str | datetime) and type(a) is type(b)
+
+
+def _age(longer: bool) -> Callable[[Any, Any, datetime], bool]:
+    def check(actual: Any, expected: Any, now: datetime) -> bool:
+        if not isinstance(actual, datetime):
+            return False
+        try:
+            age = (now - actual).total_seconds()
+        except TypeError:  # a naive `now`: the caller broke the contract; the rule does not hold
+            return False
+        return bool(age > expected) if longer else bool(age < expected)
+
+    return check
+
+
+_APPLY: Mapping[str, Callable[[Any, Any, datetime], bool]] = {
+    "eq": _eq,
+    "in": _in,
+    "contains": _contains,
+    "starts_with": _text(str.startswith),
+    "ends_with": _text(str.endswith),
+    "matches": _text(lambda text, pattern: pattern.search(text) is not None),
+    "gt": _order(lambda a, e: a > e),
+    "gte": _order(lambda a, e: a >= e),
+    "lt": _order(lambda a, e: a < e),
+    "lte": _order(lambda a, e: a <= e),
+    "older_than": _age(longer=True),
+    "newer_than": _age(longer=False),
+}
+
+
+# --- compilation --------------------------------------------------------------------------
+
+_COMBINATORS = ("all", "any", "not")
+_TEST_KEYS = ("field", "op", "value")
+_SCALAR = (str, int, float, bool)
+
+
+def compile_condition(node: object, path: NodePath = ()) -> Condition:
+    """Compile a condition tree as read from YAML into a `Condition`.
+
+    Raises RuleError listing every problem in the tree, each with its node path under `path`:
+    an unknown field or operator, a value of the wrong type for the operator and field, a bad
+    regular expression or duration, a malformed combinator.
+    """
+    problems: list[tuple[NodePath, str]] = []
+    condition = _compile(node, path, problems)
+    if problems or condition is None:
+        raise RuleError(problems)
+    return condition
+
+
+def _compile(
+    node: object, path: NodePath, problems: list[tuple[NodePath, str]]
+) -> Condition | None:
+    if not isinstance(node, Mapping):
+        problems.append((path, "a condition is a mapping: {field, op, value}, or all/any/not"))
+        return None
+    combinators = [key for key in _COMBINATORS if key in node]
+    for key in node:
+        if combinators and key != combinators[0]:
+            hint = f"a condition with {combinators[0]!r} has no other key"
+        elif not combinators and key not in _TEST_KEYS:
+            hint = "a test has the keys field, op and value; combinators are all, any, not"
+        else:
+            continue
+        problems.append(((*path, str(key)), f"unexpected key {key!r}: {hint}"))
+    if not combinators:
+        return _compile_test(node, path, problems)
+    key = combinators[0]
+    inner = node[key]
+    if key == "not":
+        condition = _compile(inner, (*path, key), problems)
+        return None if condition is None else Not(condition)
+    if not isinstance(inner, list) or not inner:
+        problems.append(((*path, key), f"'{key}' takes a non-empty list of conditions"))
+        return None
+    members = [_compile(item, (*path, key, i), problems) for i, item in enumerate(inner)]
+    if any(member is None for member in members):
+        return None
+    conditions = tuple(m for m in members if m is not None)
+    return AllOf(conditions) if key == "all" else AnyOf(conditions)
+
+
+def _compile_test(
+    node: Mapping[Any, Any], path: NodePath, problems: list[tuple[NodePath, str]]
+) -> Condition | None:
+    before = len(problems)
+    name, op = node.get("field"), node.get("op")
+    kind = field_kind(name) if isinstance(name, str) else None
+    if "field" not in node:
+        problems.append((path, "missing 'field'"))
+    elif kind is None:
+        problems.append(((*path, "field"), f"unknown field {name!r}; {_known_fields()}"))
+    if "op" not in node:
+        problems.append((path, "missing 'op'"))
+    elif op not in OPERATORS:
+        known = ", ".join(OPERATORS)
+        problems.append(((*path, "op"), f"unknown operator {op!r}; operators: {known}"))
+    elif kind is not None and op not in _KIND_OPERATORS[kind]:
+        usable = ", ".join(o for o in OPERATORS if o in _KIND_OPERATORS[kind])
+        message = f"{op!r} does not apply to the {kind.value} field {name!r} (use {usable})"
+        problems.append(((*path, "op"), message))
+    if len(problems) > before or kind is None or not isinstance(name, str):
+        return None
+    assert isinstance(op, str)  # checked against OPERATORS above
+    if "value" not in node and op != "exists":
+        problems.append((path, f"missing 'value' for {op!r}"))
+        return None
+    try:
+        value = _compile_value(kind, op, node.get("value", True))
+    except ValueError as exc:
+        problems.append(((*path, "value"), str(exc)))
+        return None
+    return FieldTest(field=name, op=op, value=value, kind=kind)
+
+
+def _known_fields() -> str:
+    return f"fields: {', '.join(FIELDS)}, {CUSTOM_FIELD_PREFIX}<name>"
+
+
+def _compile_value(kind: FieldKind, op: str, value: Any) -> Any:
+    """The value an operator works with, checked against the field kind; ValueError if wrong."""
+    if value is None:
+        raise ValueError(f"{op!r} needs a value, not null (to test for a missing value: exists)")
+    if op == "exists":
+        return _expect(value, isinstance(value, bool), "true or false")
+    if op in _AGE:
+        seconds = duration_seconds(value)
+        if seconds <= 0:
+            raise ValueError(f"{op!r} needs a duration longer than 0, not {value!r}")
+        return seconds
+    if op == "matches":
+        _expect(value, isinstance(value, str), "a regular expression (string)")
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+    if op in ("in", "not_in"):
+        _expect(value, isinstance(value, list) and bool(value), "a non-empty list")
+        return tuple(_compile_item(kind, op, item) for item in value)
+    as_set = kind is FieldKind.LIST or (kind is FieldKind.ANY and isinstance(value, list))
+    if op in ("eq", "ne") and as_set:
+        _expect(value, isinstance(value, list), "a list (compared as a set)")
+        return tuple(_compile_item(kind, op, item) for item in value)
+    return _compile_item(kind, op, value)
+
+
+def _compile_item(kind: FieldKind, op: str, value: Any) -> Any:
+    if kind is FieldKind.TIMESTAMP:
+        return _expect_datetime(value)
+    if kind is FieldKind.BOOL:
+        return _expect(value, isinstance(value, bool), "true or false")
+    if kind is FieldKind.ANY:
+        if op in _TEXT:
+            return _expect(value, isinstance(value, str), "a string")
+        if op in _ORDER:
+            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+            return _expect(value, ok, "a number or a string")
+        return _expect(value, isinstance(value, _SCALAR), "a string, number or boolean")
+    return _expect(value, isinstance(value, str), "a string")
+
+
+def _expect(value: Any, ok: bool, what: str) -> Any:
+    if not ok:
+        raise ValueError(f"expected {what}, got {value!r}")
+    return value
+
+
+def _expect_datetime(value: Any) -> datetime:
+    what = "an ISO 8601 datetime with a UTC offset, like 2026-01-31T09:00:00+01:00"
+    if not isinstance(value, str):
+        raise ValueError(f"expected {what}, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected {what}, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset; expected {what}")
+    return parsed
