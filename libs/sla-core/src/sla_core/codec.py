@@ -1,0 +1,190 @@
+"""The only JSON code: CloudEvents (structured and binary Kafka modes) to domain events and back.
+
+Structured mode: the whole event is the record value (`content-type: application/cloudevents+json`).
+Binary mode: the record value is `data` and the attributes travel in `ce_` headers. A record that
+carries a `ce_specversion` header is read in binary mode, any other in structured mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from sla_core.events import SlaEvent, TicketEvent
+
+MAX_EVENT_BYTES: Final = 1_000_000
+REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject", "data")
+STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
+
+
+class DecodeError(ValueError):
+    """A record that is not a valid ticket event; `reason` is a short stable code for metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _text(value: bytes, what: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError("bad_encoding", f"{what} is not valid UTF-8: {exc}") from exc
+
+
+def parse_time(value: object, attribute: str = "time") -> datetime:
+    """An RFC 3339 timestamp with an offset, as an aware datetime; DecodeError otherwise."""
+    if not isinstance(value, str):
+        raise DecodeError("wrong_type", f"attribute '{attribute}' must be a string")
+    text = value.strip()
+    if len(text) > 40:
+        raise DecodeError("bad_time", f"attribute '{attribute}' is not an RFC 3339 time")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise DecodeError(
+            "bad_time", f"attribute '{attribute}' is not an RFC 3339 time: {value!r}"
+        ) from exc
+    if parsed.tzinfo is None:
+        raise DecodeError("bad_time", f"attribute '{attribute}' has no UTC offset: {value!r}")
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise DecodeError(
+            "bad_time", f"attribute '{attribute}' is out of range: {value!r}"
+        ) from exc
+    return parsed
+
+
+def _envelope_from_headers(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]]
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for key, raw in headers:
+        if key.startswith("ce_"):
+            attrs[key[3:]] = _text(raw, f"header {key}")
+    try:
+        attrs["data"] = orjson.loads(value) if value else {}
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("not_json", f"binary-mode data is not JSON: {exc}") from exc
+    return attrs
+
+
+def decode_ticket_event(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
+) -> TicketEvent:
+    """Decode one Kafka record into a TicketEvent, or raise DecodeError naming what is wrong."""
+    if value is not None and len(value) > MAX_EVENT_BYTES:
+        raise DecodeError("too_large", f"record of {len(value)} bytes exceeds {MAX_EVENT_BYTES}")
+    if any(key == "ce_specversion" for key, _ in headers):
+        envelope: Any = _envelope_from_headers(value, headers)
+    else:
+        if not value:
+            raise DecodeError("not_json", "record has no value")
+        try:
+            envelope = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            if isinstance(value, bytes):
+                _text(value, "record value")
+            raise DecodeError("not_json", f"record value is not JSON: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise DecodeError("wrong_type", "a CloudEvent must be a JSON object")
+    missing = [name for name in REQUIRED if name not in envelope]
+    if missing:
+        raise DecodeError(
+            "missing_attribute", f"missing required attribute(s): {', '.join(missing)}"
+        )
+    if envelope["specversion"] != "1.0":
+        raise DecodeError(
+            "bad_specversion", f"specversion must be '1.0', not {envelope['specversion']!r}"
+        )
+    for name in ("id", "source", "type", "subject"):
+        if not isinstance(envelope[name], str) or not envelope[name]:
+            raise DecodeError("wrong_type", f"attribute '{name}' must be a non-empty string")
+    data = envelope["data"]
+    if not isinstance(data, dict):
+        raise DecodeError("wrong_type", "attribute 'data' must be an object")
+    ticket = data.get("ticket", {})
+    if ticket is None:
+        ticket = {}
+    if not isinstance(ticket, dict):
+        raise DecodeError("wrong_type", "data.ticket must be an object")
+    channel = data.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise DecodeError("wrong_type", "data.channel must be a string")
+    automated = data.get("automated", False)
+    if not isinstance(automated, bool):
+        raise DecodeError("wrong_type", "data.automated must be a boolean")
+    tags = ticket.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise DecodeError("wrong_type", "data.ticket.tags must be a list of strings")
+    custom = ticket.get("custom_fields")
+    if custom is not None and not isinstance(custom, dict):
+        raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
+    return TicketEvent(
+        id=envelope["id"],
+        source=envelope["source"],
+        type=envelope["type"],
+        time=parse_time(envelope["time"]).astimezone(UTC),
+        ticket_id=envelope["subject"],
+        ticket=ticket,
+        channel=channel,
+        automated=automated,
+    )
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with a Z, microseconds only when present."""
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def encode_ticket_event(
+    *, event_id: str, source: str, type: str, time: datetime, ticket_id: str, data: dict[str, Any]
+) -> bytes:
+    """A structured-mode ticket event (used by producers, the demo and tests)."""
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": type,
+            "time": format_time(time),
+            "subject": ticket_id,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    )
+
+
+def encode_sla_event(event: SlaEvent, *, source: str, emitted_at: datetime) -> bytes:
+    """The structured-mode CloudEvent for an SLA event, stamped with the wall-clock `emitted_at`."""
+    data = dict(event.data)
+    data["emitted_at"] = emitted_at
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event.id,
+            "source": source,
+            "type": event.type,
+            "time": event.time,
+            "subject": event.ticket_id,
+            "datacontenttype": "application/json",
+            "data": data,
+        },
+        option=orjson.OPT_UTC_Z,  # every datetime here is UTC: "…Z", microseconds when present
+    )
+
+
+def decode_sla_event(value: bytes) -> dict[str, Any]:
+    """Parse an SLA event's JSON (report side); raises DecodeError when it is not an object."""
+    try:
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("not_json", f"SLA event is not JSON: {exc}") from exc
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+        raise DecodeError("wrong_type", "SLA event must be an object with a data object")
+    return envelope

@@ -1,0 +1,1 @@
+"""sla-engine: ticket events in, SLA lifecycle events out, in event time."""

@@ -1,0 +1,477 @@
+"""The engine's I/O shell: Kafka in, PartitionEngine, Kafka out, snapshots in PostgreSQL.
+
+One loop, one batch at a time:
+
+1. fetch a batch of ticket records (getmany);
+2. decode each record; a bad one is routed to the dead-letter topic, a good one is applied to its
+   partition's engine (outputs of records below `suppress_until`, already emitted before a
+   restart, are dropped);
+3. for every partition that has caught up with its end, advance the watermark to the wall
+   clock less the grace, firing the warnings and breaches that fell due;
+4. produce every output and dead letter and wait until all are acknowledged (acks=all);
+5. only then commit the consumed offsets to Kafka;
+6. every `snapshot_interval_seconds`, write the changed tickets and each partition's committed
+   offset to PostgreSQL in one transaction.
+
+A crash anywhere re-processes from the last snapshot, suppressing outputs up to the committed
+offset: event ids are deterministic, so at worst a tail of outputs is emitted again with the
+same ids. Correctness never rests on producer idempotence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from sla_core.codec import DecodeError, decode_ticket_event, encode_sla_event
+from sla_core.events import TICKET_TYPES, SlaEvent
+from sla_core.policy import Policy, PolicyError, load_policy
+from sla_engine.adapters.snapshots import SnapshotStore
+from sla_engine.config import EngineSettings
+from sla_engine.engine import PartitionEngine, to_us
+from sla_engine.metrics import EngineMetrics
+
+log = logging.getLogger("sla_engine")
+
+CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Partition:
+    """One owned input partition: its engine and where we are in it."""
+
+    engine: PartitionEngine
+    next_offset: int
+    suppress_until: int  # outputs of records below this offset were emitted before a restart
+    end_offset: int = 0  # the partition's end when assigned (until a fetch tells better)
+
+
+@dataclass
+class DeadLetter:
+    record: object
+    error: DecodeError
+    topic: str
+
+
+@dataclass
+class Outbox:
+    events: list[SlaEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def dead_letter_headers(record: Any, topic: str, error: DecodeError) -> list[tuple[str, bytes]]:
+    """The original headers plus Kafka Connect's `__connect.errors.*` names for the failure."""
+    return [
+        *record.headers,
+        ("__connect.errors.topic", topic.encode()),
+        ("__connect.errors.partition", str(record.partition).encode()),
+        ("__connect.errors.offset", str(record.offset).encode()),
+        ("__connect.errors.timestamp", str(record.timestamp).encode()),
+        ("__connect.errors.exception.class.name", b"sla_core.codec.DecodeError"),
+        ("__connect.errors.exception.message", str(error).encode()[:4000]),
+        ("__connect.errors.reason", error.reason.encode()),
+    ]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: EngineService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.service.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.service.on_assigned(assigned)
+
+
+class EngineService:
+    """Runs the engine for the partitions this replica owns."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        metrics: EngineMetrics | None = None,
+        clock: Callable[[], datetime] = wall_clock,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or EngineMetrics()
+        self.clock = clock
+        self.policy: Policy = load_policy(settings.policy_file)
+        self._policy_mtime = self._mtime()
+        self.parts: dict[int, Partition] = {}
+        self.store = SnapshotStore(
+            settings.database_url, settings.engine_group_id, settings.ticket_topic
+        )
+        self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._last_snapshot = time.monotonic()
+        self._grace_us = int(settings.grace_seconds * 1_000_000)
+        self.assigned_once = False
+        self.restoring = False
+        self.last_batch_at = time.monotonic()
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Ready once the group has assigned partitions and their state is restored."""
+        return self.assigned_once and not self.restoring and self.consumer is not None
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.store.start()
+        await self.ensure_topics()
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=s.kafka_idempotence,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=30000,
+        )
+        await self._retry("producer", self.producer.start)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=s.engine_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.max_batch,
+            fetch_max_wait_ms=50,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, s.kafka_session_timeout_ms // 10),
+            rebalance_timeout_ms=s.kafka_rebalance_timeout_ms,
+        )
+        await self._retry("consumer", self.consumer.start)
+        self.consumer.subscribe([s.ticket_topic], listener=_Rebalance(self))
+
+    async def _retry(self, what: str, start: Callable[[], object]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await start()  # type: ignore[misc]
+                return
+            except KafkaError as exc:
+                log.warning("%s: broker not reachable (%s); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def ensure_topics(self) -> None:
+        """Create the engine's topics when missing (a broker with auto-create off needs this)."""
+        s = self.settings
+        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+        await self._retry("admin", admin.start)
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [s.ticket_topic, s.events_topic, s.breach_topic, s.dlq_topic]
+            new = [
+                NewTopic(name, num_partitions=s.topic_partitions, replication_factor=1)
+                for name in wanted
+                if name not in existing
+            ]
+            if new:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(new)
+        finally:
+            await admin.close()
+
+    async def stop(self) -> None:
+        """Stop consuming, write a last snapshot, close everything."""
+        self._stopping.set()
+        async with self._lock:
+            await self._snapshot(force=True)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.store.close()
+
+    # ---- rebalance --------------------------------------------------------------------------
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            gone = [tp.partition for tp in revoked if tp.partition in self.parts]
+            await self._snapshot(force=True, partitions=gone)
+            for partition in gone:
+                del self.parts[partition]
+                self.metrics.watermark_lag.remove(str(partition))
+            log.info("partitions revoked", extra={"partitions": sorted(gone)})
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        assert self.consumer is not None
+        self.restoring = True
+        try:
+            async with self._lock:
+                ends = await self.consumer.end_offsets(list(assigned)) if assigned else {}
+                for tp in assigned:
+                    await self._restore(tp, ends.get(tp, 0))
+        finally:
+            self.restoring = False
+        self.assigned_once = True
+        log.info(
+            "partitions assigned",
+            extra={"partitions": sorted(tp.partition for tp in assigned)},
+        )
+
+    async def _restore(self, tp: TopicPartition, end_offset: int) -> None:
+        assert self.consumer is not None
+        started = time.perf_counter()
+        snapshot = await self.store.load(tp.partition)
+        committed = await self.consumer.committed(tp)
+        if snapshot is not None:
+            offset, meta, rows = snapshot
+            engine = PartitionEngine.restore(
+                tp.partition, self.policy, meta, rows, self._future_tolerance
+            )
+        else:
+            offset, rows = 0, []
+            engine = PartitionEngine(tp.partition, self.policy, self._future_tolerance)
+        self.consumer.seek(tp, offset)
+        self.parts[tp.partition] = Partition(
+            engine, next_offset=offset, suppress_until=committed or 0, end_offset=end_offset
+        )
+        log.info(
+            "partition restored",
+            extra={
+                "partition": tp.partition,
+                "snapshot_offset": offset,
+                "committed_offset": committed,
+                "tickets": len(rows),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    @property
+    def _future_tolerance(self) -> timedelta:
+        return timedelta(seconds=self.settings.future_tolerance_seconds)
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Process until stop() is called."""
+        assert self.consumer is not None
+        while not self._stopping.is_set():
+            try:
+                batch = await self.consumer.getmany(
+                    timeout_ms=self._wait_ms(), max_records=self.settings.max_batch
+                )
+            except KafkaError as exc:
+                log.warning("fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if self._stopping.is_set():
+                break
+            async with self._lock:
+                await self.process(batch)
+            self.maybe_reload_policy()
+
+    def _wait_ms(self) -> int:
+        """Sleep no longer than until the earliest alarm can fire (its instant plus the grace)."""
+        wait_ms = 200
+        now_us = to_us(self.clock())
+        for part in self.parts.values():
+            alarm = part.engine.next_alarm_us()
+            if alarm is not None:
+                wait_ms = min(wait_ms, (alarm + self._grace_us - now_us) // 1000 + 1)
+        return max(wait_ms, 1)
+
+    async def process(self, batch: dict[TopicPartition, list[object]]) -> None:
+        """Steps 2 to 6 of the module docstring for one fetched batch."""
+        assert self.consumer is not None
+        started = time.perf_counter()
+        wall = self.clock()
+        outbox = Outbox()
+        commits: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            part = self.parts.get(tp.partition)
+            if part is None:
+                continue  # revoked while the batch was in flight: the new owner redoes it
+            self._apply_records(tp, part, records, wall, outbox)
+            commits[tp] = part.next_offset
+        self._advance_caught_up(outbox)
+        await self._emit(outbox)
+        if commits:
+            try:
+                await self.consumer.commit(commits)
+            except KafkaError as exc:
+                # after a rebalance the new owner re-processes; ids make that harmless
+                log.warning("offset commit failed: %s", exc)
+        self.metrics.open_timers.set(sum(p.engine.open_timers for p in self.parts.values()))
+        if batch:
+            self.metrics.processing.observe(time.perf_counter() - started)
+        await self._snapshot()
+
+    def _apply_records(
+        self,
+        tp: TopicPartition,
+        part: Partition,
+        records: list[object],
+        wall: datetime,
+        outbox: Outbox,
+    ) -> None:
+        engine = part.engine
+        metrics = self.metrics
+        for record in records:
+            offset: int = record.offset  # type: ignore[attr-defined]
+            if offset < part.next_offset:
+                continue
+            part.next_offset = offset + 1
+            try:
+                event = decode_ticket_event(record.value, record.headers)  # type: ignore[attr-defined]
+            except DecodeError as exc:
+                metrics.rejected.labels(exc.reason).inc()
+                metrics.dead_letters.labels(exc.reason).inc()
+                outbox.dead.append(DeadLetter(record, exc, tp.topic))
+                log.warning(
+                    "dead-lettered record",
+                    extra={
+                        "partition": tp.partition,
+                        "offset": offset,
+                        "reason": exc.reason,
+                        "error": str(exc),
+                    },
+                )
+                continue
+            if event.type not in TICKET_TYPES:
+                metrics.rejected.labels("unknown_type").inc()
+                continue
+            metrics.consumed.labels(event.type).inc()
+            result = engine.handle(event, wall)
+            if result.clamped:
+                metrics.future_clamped.inc()
+            if offset >= part.suppress_until:
+                outbox.events.extend(result.outputs)
+
+    def _advance_caught_up(self, outbox: Outbox) -> None:
+        assert self.consumer is not None
+        now_us = to_us(self.clock())
+        for partition, part in self.parts.items():
+            tp = TopicPartition(self.settings.ticket_topic, partition)
+            end = self.consumer.highwater(tp)
+            if end is None:
+                end = part.end_offset
+            engine = part.engine
+            if part.next_offset >= end and part.next_offset >= part.suppress_until:
+                watermark = max(engine.max_event_us, now_us - self._grace_us)
+                outbox.events.extend(engine.advance(watermark))
+            lag = max(0.0, (now_us - engine.watermark_us) / 1e6) if engine.watermark_us else 0.0
+            self.metrics.watermark_lag.labels(str(partition)).set(lag)
+
+    async def _emit(self, outbox: Outbox) -> None:
+        """Produce every output and dead letter; return once all are acknowledged.
+
+        A broker that does not answer is retried with backoff, resending the whole batch: the
+        ids are deterministic, so a resend can only duplicate, never lose.
+        """
+        if not outbox.events and not outbox.dead:
+            return
+        delay = 0.2
+        while True:
+            try:
+                await self._send_all(outbox)
+                break
+            except KafkaError as exc:
+                log.warning("produce failed (%s); resending in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        now = self.clock()
+        grace = self.settings.grace_seconds
+        for event in outbox.events:
+            self.metrics.emitted.labels(event.type).inc()
+            if event.type == "sla.breached":
+                data = event.data
+                self.metrics.breaches.labels(
+                    data["level"], data["metric"], data.get("department") or ""
+                ).inc()
+                delay_s = (now - event.time).total_seconds() - grace
+                self.metrics.breach_delay.observe(max(delay_s, 0.0))
+
+    async def _send_all(self, outbox: Outbox) -> None:
+        assert self.producer is not None
+        s = self.settings
+        send = self.producer.send
+        emitted_at = self.clock()
+        futures = []
+        for event in outbox.events:
+            value = encode_sla_event(event, source=s.source_name, emitted_at=emitted_at)
+            key = event.ticket_id.encode()
+            futures.append(await send(s.events_topic, value, key=key, headers=[CONTENT_TYPE]))
+            if event.for_breach_topic:
+                futures.append(await send(s.breach_topic, value, key=key, headers=[CONTENT_TYPE]))
+        for dead in outbox.dead:
+            record: Any = dead.record
+            futures.append(
+                await send(
+                    s.dlq_topic,
+                    record.value,
+                    key=record.key,
+                    headers=dead_letter_headers(record, dead.topic, dead.error),
+                )
+            )
+        await asyncio.gather(*futures)
+
+    # ---- snapshots and policy ----------------------------------------------------------------
+
+    async def _snapshot(self, *, force: bool = False, partitions: list[int] | None = None) -> None:
+        """Step 6: write changed tickets and committed offsets; a failure only delays it."""
+        interval = self.settings.snapshot_interval_seconds
+        if not force and time.monotonic() - self._last_snapshot < interval:
+            return
+        self._last_snapshot = time.monotonic()
+        started = time.perf_counter()
+        for partition in partitions if partitions is not None else list(self.parts):
+            part = self.parts.get(partition)
+            if part is None:
+                continue
+            dirty = set(part.engine.dirty)
+            rows = part.engine.take_dirty()
+            try:
+                await self.store.save(partition, part.next_offset, part.engine.meta(), rows)
+            except Exception as exc:  # the database may be down: keep the rows for next time
+                part.engine.dirty |= dirty
+                log.warning("snapshot of partition %s failed: %s", partition, exc)
+                return
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    def _mtime(self) -> float:
+        try:
+            return Path(self.settings.policy_file).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def maybe_reload_policy(self, *, force: bool = False) -> None:
+        """Reload the policy when its file changed (or on SIGHUP); a bad file keeps the old one."""
+        mtime = self._mtime()
+        if not force and mtime == self._policy_mtime:
+            return
+        self._policy_mtime = mtime
+        try:
+            policy = load_policy(self.settings.policy_file)
+        except (PolicyError, OSError) as exc:
+            self.metrics.policy_reloads.labels("refused").inc()
+            log.error("policy reload refused; the previous policy stays in force: %s", exc)
+            return
+        if policy.version == self.policy.version:
+            return
+        self.policy = policy
+        for part in self.parts.values():
+            part.engine.set_policy(policy)
+        self.metrics.policy_reloads.labels("ok").inc()
+        log.info("policy reloaded", extra={"policy_version": policy.version})

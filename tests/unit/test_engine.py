@@ -1,0 +1,371 @@
+"""The engine's domain: the per-ticket timer state machine driven through PartitionEngine.
+
+Times in these tests are event times; the watermark is driven explicitly, never a clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from sla_core.codec import decode_sla_event, encode_sla_event
+from sla_core.events import SlaEvent, TicketEvent
+from sla_core.policy import parse_policy
+from sla_core.timers import state_from_dict, state_to_dict
+from sla_engine.engine import PartitionEngine, to_us
+
+POLICY = """
+calendars:
+  oslo-office:
+    timezone: Europe/Oslo
+    hours: {mon-fri: ["09:00-17:00"]}
+levels:
+  standard:
+    targets: {first_answer: 1h, next_answer: 2h, chat_answer: 2m, call_answer: 30s, resolution: 8h}
+    warnings: ["75%", "10m"]
+    pause_when_status: [pending]
+  gold:
+    targets: {first_answer: 30m, next_answer: 1h}
+  office:
+    calendar: oslo-office
+    targets: {first_answer: 4h}
+default_level: standard
+rules:
+  - name: office hours for the office department
+    when: {field: department, op: eq, value: office}
+    then: {set_level: office, stop: true}
+  - name: VIP
+    when:
+      all:
+        - {field: customer_group, op: eq, value: VIP}
+        - {field: priority, op: in, value: [high, urgent]}
+    then: {set_level: gold}
+"""
+
+T0 = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)  # a Monday
+WALL = datetime(2030, 1, 1, tzinfo=UTC)  # far ahead: replaying history, nothing is "future"
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def as_emitted(events: list[SlaEvent]) -> list[SlaEvent]:
+    """The events as a consumer sees them: data through the codec's JSON."""
+    out = []
+    for e in events:
+        raw = decode_sla_event(encode_sla_event(e, source="test", emitted_at=WALL))
+        assert raw["id"] == e.id and raw["type"] == e.type
+        out.append(SlaEvent(e.id, e.type, e.time, e.ticket_id, raw["data"]))
+    return out
+
+
+class Driver:
+    """Feeds events to one partition engine and collects what it emits."""
+
+    def __init__(self, policy_text: str = POLICY) -> None:
+        self.policy = parse_policy(policy_text)
+        self.engine = PartitionEngine(0, self.policy)
+        self.out: list[SlaEvent] = []
+        self.n = 0
+
+    def send(
+        self,
+        type_: str,
+        time: datetime,
+        tid: str = "T1",
+        event_id: str | None = None,
+        **data: Any,
+    ) -> list[SlaEvent]:
+        self.n += 1
+        attrs = data.pop("ticket", {})
+        event = TicketEvent(
+            id=event_id or f"e{self.n}",
+            source="test",
+            type=type_,
+            time=time,
+            ticket_id=tid,
+            ticket=attrs,
+            channel=data.get("channel"),
+            automated=data.get("automated", False),
+        )
+        got = as_emitted(self.engine.handle(event, WALL).outputs)
+        self.out.extend(got)
+        return got
+
+    def advance(self, time: datetime) -> list[SlaEvent]:
+        got = as_emitted(self.engine.advance(to_us(time)))
+        self.out.extend(got)
+        return got
+
+    def types(self, events: list[SlaEvent] | None = None) -> list[str]:
+        return [f"{e.type}:{e.data['metric']}" for e in (self.out if events is None else events)]
+
+
+def test_created_starts_first_answer_and_resolution_with_dues_in_business_time() -> None:
+    d = Driver()
+    out = d.send("ticket.created", at(0), ticket={"source": "email"})
+    assert d.types(out) == ["sla.started:first_answer", "sla.started:resolution"]
+    first = out[0].data
+    assert first["timer_id"] == "T1:first_answer:1"
+    assert first["due_at"] == "2026-11-16T11:00:00Z"
+    assert first["target_seconds"] == 3600
+    assert first["level"] == "standard" and first["calendar"] == "24/7"
+    assert first["policy_version"] == d.policy.version
+    assert out[0].id == "T1:first_answer:1/1:sla.started"
+
+
+def test_seeds_example_friday_1600_four_business_hours_is_due_monday_1200() -> None:
+    d = Driver()
+    friday_16_oslo = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # 16:00 in Oslo (UTC+1)
+    out = d.send("ticket.created", friday_16_oslo, ticket={"department": "office"})
+    assert out[0].data["level"] == "office"
+    assert out[0].data["due_at"] == "2026-11-23T11:00:00Z"  # Monday 12:00 in Oslo
+
+
+def test_answer_in_time_fulfils_and_no_breach_follows() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.answered", at(20), ticket={"agent": "ola"})
+    assert d.types(out) == ["sla.fulfilled:first_answer"]
+    assert out[0].data["elapsed_seconds"] == 1200
+    assert out[0].data["remaining_seconds"] == 2400
+    assert out[0].data["agent"] == "ola"
+    d.advance(at(600))
+    assert "sla.breached:first_answer" not in d.types()
+    assert "sla.breached:resolution" in d.types()
+
+
+def test_watermark_past_due_breaches_at_due_then_late_answer_misses() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.advance(at(60))  # exactly at due: not yet passed
+    assert "sla.breached:first_answer" not in d.types(out)
+    out = d.advance(at(61))
+    assert "sla.breached:first_answer" in d.types(out)
+    breach = next(e for e in out if e.type == "sla.breached")
+    assert breach.time == at(60)
+    assert breach.data["remaining_seconds"] == 0
+    out = d.send("ticket.answered", at(70))
+    assert d.types(out) == ["sla.missed:first_answer"]
+    assert out[0].data["remaining_seconds"] == -600
+
+
+def test_answer_exactly_at_due_fulfils() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.answered", at(60))
+    assert d.types(out) == [
+        "sla.warning:first_answer",  # 75% at minute 45
+        "sla.warning:first_answer",  # 10 minutes left at minute 50
+        "sla.fulfilled:first_answer",
+    ]
+    assert "sla.breached:first_answer" not in d.types()
+
+
+def test_late_answer_that_proves_in_time_corrects_the_breach() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    d.send("ticket.created", at(90), tid="T2")  # another ticket drags the watermark on
+    assert "sla.breached:first_answer" in d.types()
+    out = d.send("ticket.answered", at(50))  # late: happened before the due
+    assert d.types(out) == ["sla.fulfilled:first_answer"]
+    assert out[0].data["corrects_breach"] is True
+    assert out[0].data["breached"] is False
+
+
+def test_event_advancing_past_due_emits_breach_before_the_missed_stop() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.answered", at(75))
+    kinds = [e.type for e in out if e.data["metric"] == "first_answer"]
+    assert kinds.index("sla.breached") < kinds.index("sla.missed")
+
+
+def test_warnings_share_and_time_left() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.advance(at(46))
+    warnings = [e for e in out if e.type == "sla.warning" and e.data["metric"] == "first_answer"]
+    assert [(w.data["threshold"], w.time) for w in warnings] == [("75%", at(45))]
+    out = d.advance(at(51))
+    warnings = [e for e in out if e.type == "sla.warning" and e.data["metric"] == "first_answer"]
+    assert [(w.data["threshold"], w.time) for w in warnings] == [("10m", at(50))]
+
+
+def test_automated_reply_stops_nothing() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    assert d.send("ticket.answered", at(1), automated=True) == []
+
+
+def test_chat_and_call_tickets_start_their_own_answer_metric() -> None:
+    d = Driver()
+    assert d.types(d.send("ticket.created", at(0), ticket={"source": "chat"}))[0] == (
+        "sla.started:chat_answer"
+    )
+    out = d.send("ticket.created", at(0), tid="T2", ticket={"source": "call"})
+    assert d.types(out)[0] == "sla.started:call_answer"
+
+
+def test_customer_reply_after_an_answer_starts_next_answer_in_new_cycles() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    d.send("ticket.answered", at(5))
+    out = d.send("ticket.customer_replied", at(10), channel="email")
+    assert d.types(out) == ["sla.started:next_answer"]
+    assert d.send("ticket.customer_replied", at(11)) == []  # a timer already runs
+    d.send("ticket.answered", at(20))
+    out = d.send("ticket.customer_replied", at(30))
+    assert out[0].data["timer_id"] == "T1:next_answer:2"
+    out = d.send("ticket.answered", at(40))
+    assert out[0].data["elapsed_seconds"] == 600
+
+
+def test_customer_reply_on_chat_channel_starts_chat_answer() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    d.send("ticket.answered", at(5))
+    out = d.send("ticket.customer_replied", at(10), channel="chat")
+    assert d.types(out) == ["sla.started:chat_answer"]
+
+
+def test_pause_by_status_shifts_the_due_by_the_paused_time() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.updated", at(10), ticket={"status": "pending"})
+    assert sorted(d.types(out)) == ["sla.paused:first_answer", "sla.paused:resolution"]
+    assert d.advance(at(500)) == []  # nothing fires while paused
+    out = d.send("ticket.updated", at(100), ticket={"status": "open"})
+    resumed = next(e for e in out if e.type == "sla.resumed" and e.data["metric"] == "first_answer")
+    assert resumed.data["due_at"] == "2026-11-16T12:30:00Z"  # 60 min + 90 min paused
+    out = d.send("ticket.answered", at(140))
+    assert out[0].type == "sla.fulfilled"
+    assert out[0].data["elapsed_seconds"] == 3000  # 10 + 40 minutes
+
+
+def test_escalation_retargets_from_the_original_start() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0), ticket={"customer_group": "VIP", "priority": "normal"})
+    out = d.send("ticket.updated", at(10), ticket={"priority": "urgent"})
+    retargeted = [e for e in out if e.type == "sla.retargeted"]
+    assert [e.data["metric"] for e in retargeted] == ["first_answer"]
+    assert retargeted[0].data["level"] == "gold"
+    assert retargeted[0].data["reason"] == "standard"
+    assert retargeted[0].data["due_at"] == "2026-11-16T10:30:00Z"
+    cancelled = [e for e in out if e.type == "sla.cancelled"]
+    assert [e.data["metric"] for e in cancelled] == ["resolution"]  # gold has no resolution
+    assert cancelled[0].data["reason"] == "level_removed"
+
+
+def test_close_stops_everything_and_reopen_starts_new_cycles() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.closed", at(30))
+    assert sorted(d.types(out)) == ["sla.fulfilled:first_answer", "sla.fulfilled:resolution"]
+    out = d.send("ticket.reopened", at(40))
+    assert sorted(e.data["timer_id"] for e in out) == ["T1:next_answer:1", "T1:resolution:2"]
+
+
+def test_delete_cancels_and_marks_the_ticket_deleted() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    out = d.send("ticket.deleted", at(5))
+    assert sorted(d.types(out)) == ["sla.cancelled:first_answer", "sla.cancelled:resolution"]
+    assert all(e.data["ticket_deleted"] for e in out)
+    assert d.send("ticket.customer_replied", at(6)) == []
+
+
+def test_delete_of_a_ticket_with_only_ended_timers_sends_one_deletion_notice() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0))
+    d.send("ticket.closed", at(5))
+    out = d.send("ticket.deleted", at(6))
+    assert len(out) == 1 and out[0].type == "sla.cancelled" and out[0].data["ticket_deleted"]
+
+
+def test_duplicate_event_changes_nothing() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0), event_id="same")
+    assert d.send("ticket.created", at(0), event_id="same") == []
+    assert d.send("ticket.closed", at(1), event_id="c") != []
+    assert d.send("ticket.closed", at(1), event_id="c") == []
+
+
+def test_level_null_gives_no_sla() -> None:
+    policy = POLICY.replace("default_level: standard", "default_level: null")
+    d = Driver(policy)
+    assert d.send("ticket.created", at(0)) == []
+
+
+def test_future_event_time_is_clamped_to_the_wall_clock() -> None:
+    d = Driver()
+    wall = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
+    event = TicketEvent("f", "test", "ticket.created", wall + timedelta(days=3), "T9")
+    result = d.engine.handle(event, wall)
+    assert result.clamped
+    assert d.engine.watermark_us == to_us(wall)
+    assert as_emitted(result.outputs)[0].data["started_at"] == "2026-11-16T10:00:00Z"
+
+
+STREAM: list[tuple[str, float, str, dict[str, Any]]] = [
+    ("ticket.created", 0, "A", {"ticket": {"department": "support", "source": "email"}}),
+    ("ticket.created", 3, "B", {"ticket": {"source": "chat"}}),
+    ("ticket.created", 5, "C", {"ticket": {"customer_group": "VIP", "priority": "low"}}),
+    ("ticket.answered", 4, "B", {}),
+    ("ticket.updated", 8, "C", {"ticket": {"priority": "high"}}),
+    ("ticket.updated", 20, "A", {"ticket": {"status": "pending"}}),
+    ("ticket.created", 50, "D", {}),
+    ("ticket.updated", 70, "A", {"ticket": {"status": "open"}}),
+    ("ticket.answered", 75, "C", {}),
+    ("ticket.customer_replied", 80, "B", {"channel": "email"}),
+    ("ticket.answered", 100, "A", {}),
+    ("ticket.closed", 130, "A", {}),
+    ("ticket.deleted", 140, "D", {}),
+    ("ticket.created", 300, "E", {}),
+    ("ticket.answered", 200, "B", {}),  # late
+]
+
+
+def run_stream(advance_every: int | None, snapshot_at: int | None = None) -> list[tuple[str, str]]:
+    d = Driver()
+    for i, (type_, minute, ticket, data) in enumerate(STREAM):
+        d.send(type_, at(minute), tid=ticket, event_id=f"s{i}", **data)
+        if advance_every and i % advance_every == 0:
+            d.advance(at(minute) - timedelta(minutes=1))  # a live clock lagging the events
+        if snapshot_at is not None and i == snapshot_at:
+            rows = orjson.loads(
+                orjson.dumps(
+                    d.engine.take_dirty()
+                    | {tid: state_to_dict(s) for tid, s in d.engine.tickets.items()}
+                )
+            )
+            engine = PartitionEngine.restore(0, d.policy, d.engine.meta(), list(rows.items()))
+            d.engine = engine
+    d.advance(at(10_000))
+    return [(e.id, e.type) for e in d.out]
+
+
+def test_replay_gives_the_same_ids_and_verdicts_as_live() -> None:
+    replay = run_stream(None)
+    live = run_stream(1)
+    assert sorted(replay) == sorted(live)
+    assert len(set(replay)) == len(replay)
+
+
+@pytest.mark.parametrize("cut", [0, 4, 7, 11])
+def test_snapshot_and_restore_midway_changes_nothing(cut: int) -> None:
+    assert run_stream(None, snapshot_at=cut) == run_stream(None)
+
+
+def test_state_round_trips_through_its_dict_form() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0), ticket={"tags": ["a"], "custom_fields": {"x": 1}})
+    d.send("ticket.updated", at(10), ticket={"status": "pending"})
+    state = d.engine.tickets["T1"]
+    raw = orjson.loads(orjson.dumps(state_to_dict(state)))
+    again = state_from_dict("T1", raw, d.policy)
+    assert state_to_dict(again) == state_to_dict(state)
