@@ -1,0 +1,1 @@
+"""report-api: the SLA event log projected into PostgreSQL, served as reports."""

@@ -1,0 +1,53 @@
+"""OpenAPI response declarations shared by the routes: problem details and CSV alternatives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from report_api.problems import PROBLEM_JSON, Problem
+
+_DESCRIPTIONS = {
+    400: "A parameter is invalid; `invalid_params` names it.",
+    401: "No bearer token, or not a valid one (see WWW-Authenticate).",
+    404: "Not found.",
+    503: "The query ran past the statement timeout.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Responses with a problem+json body (`app.openapi` moves the schema to that media type)."""
+    return {
+        status: {"model": Problem, "description": _DESCRIPTIONS[status], "problem": True}
+        for status in statuses
+    }
+
+
+def csv_response(description: str, example: str) -> dict[int | str, dict[str, Any]]:
+    """The text/csv alternative of a 200 response."""
+    return {
+        200: {
+            "description": f"JSON by default. {description}",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": example}},
+        }
+    }
+
+
+def fix_openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """Make the generated document say what the app does.
+
+    - Error responses are application/problem+json, not application/json.
+    - FastAPI's automatic 422 responses go: invalid parameters are answered with 400.
+    """
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")) and "application/json" in response.get(
+                    "content", {}
+                ):
+                    response["content"] = {PROBLEM_JSON: response["content"]["application/json"]}
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document

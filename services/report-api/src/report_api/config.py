@@ -1,0 +1,85 @@
+"""The report API's settings: one frozen object, read from `SLA_` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from report_api.db import quote_identifier
+
+# Values people paste from examples; a token like these protects nothing.
+PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "password", "xxx"})
+MIN_TOKEN_LENGTH = 16
+
+
+class ConfigError(ValueError):
+    """Settings the service refuses to start with; the message says which and why."""
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLA_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5433/sla"
+    database_schema: str = Field(
+        "public", description="Schema of the projection tables (a rebuild swaps into it)."
+    )
+    events_topic: str = "sla.events"
+    projection_group_id: str = "report-api-projection"
+    projection_enabled: bool = Field(True, description="`serve` runs the projection consumer.")
+    projection_max_records: int = Field(5000, ge=1, description="Records per projection batch.")
+    projection_statement_timeout_ms: int = Field(
+        120_000, ge=0, description="statement_timeout of the projection's connection (0: none)."
+    )
+    api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens.")
+    api_open: bool = Field(False, description="Serve without tokens (explicit opt-in).")
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(8080, ge=0, le=65535)
+    cursor_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key of log cursors; empty: derived from the API tokens, so replicas "
+        "sharing tokens accept each other's cursors.",
+    )
+    policy_file: Path | None = Field(
+        None, description="Policy whose calendars give running timers' business seconds left."
+    )
+    statement_timeout_ms: int = Field(5000, gt=0)
+    export_statement_timeout_ms: int = Field(
+        600_000, ge=0, description="statement_timeout of CSV exports, which stream every row."
+    )
+    pool_min_size: int = Field(
+        0, ge=0, description="0: connect on demand, so serve starts while PostgreSQL is down."
+    )
+    pool_max_size: int = Field(10, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        # It is spliced into SET search_path, so only plain identifiers are allowed.
+        quote_identifier(value)  # raises ValueError unless a plain lower-case identifier
+        return value
+
+    def tokens(self) -> tuple[str, ...]:
+        """The configured bearer tokens, blanks dropped."""
+        raw = self.api_tokens.get_secret_value()
+        return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+    def check_startable(self) -> None:
+        """Raise ConfigError when the API would be unprotected or protected by a placeholder.
+
+        No tokens is refused unless SLA_API_OPEN=true says so explicitly."""
+        tokens = self.tokens()
+        if not tokens and not self.api_open:
+            raise ConfigError(
+                "no API token configured: set SLA_API_TOKENS (comma-separated) "
+                "or SLA_API_OPEN=true to serve without authentication"
+            )
+        for token in tokens:
+            if token.lower() in PLACEHOLDER_TOKENS or len(token) < MIN_TOKEN_LENGTH:
+                raise ConfigError(
+                    f"SLA_API_TOKENS holds a placeholder or a token shorter than "
+                    f"{MIN_TOKEN_LENGTH} characters"
+                )

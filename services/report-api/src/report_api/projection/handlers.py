@@ -1,0 +1,207 @@
+"""The projection's state changes as pure functions: a timer row folded over its SLA events.
+
+A timer's `state` is one of
+
+- `running`   started, not over due yet;
+- `breached`  still running, past due (the compliance report counts it as missed);
+- `fulfilled` stopped in time, or a breach corrected by `sla.fulfilled` with corrects_breach;
+- `missed`    stopped after due;
+- `cancelled` stopped without a verdict (reason other than a deleted ticket).
+
+Ended states are final, with one exception: `sla.fulfilled` with `corrects_breach` turns a missed
+timer into a fulfilled one. Every event carries the timer's full description, so a timer whose
+`sla.started` was never seen is still projected from whatever event arrives first.
+
+Deleted tickets are not a timer state: `fold_batch` removes all of such a ticket's timers and
+remembers the ticket, and events that arrive for it later are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from report_api.projection.events import SlaEvent
+
+STATES = ("running", "breached", "fulfilled", "missed", "cancelled")
+ENDED_STATES = frozenset({"fulfilled", "missed", "cancelled"})
+
+
+class Outcome(StrEnum):
+    """What one event did; the projection counts events by type and outcome."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # its (source, id) was applied to this timer before
+    STALE = "stale"  # the timer had ended and the event cannot change that
+    DELETED = "deleted"  # the ticket is deleted: the event deletes it or is dropped
+    INVALID = "invalid"  # not an SLA event (counted by the runner)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    """One row of `sla_timers`: a timer as of the last event applied to it."""
+
+    timer_id: str
+    ticket_id: str
+    metric: str
+    cycle: int
+    level: str
+    calendar: str
+    policy_version: str
+    target_seconds: float
+    started_at: datetime
+    due_at: datetime | None
+    stopped_at: datetime | None
+    elapsed_seconds: float
+    remaining_seconds: float
+    state: str
+    breached: bool
+    paused: bool
+    corrected: bool
+    department: str | None
+    agent: str | None
+    requester: str | None
+    priority: str | None
+    customer_group: str | None
+    source: str | None
+    last_event_at: datetime
+    last_emitted_at: datetime | None
+    event_keys: tuple[int, ...]
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TimerRow))
+
+
+def _next_state(current: str | None, event: SlaEvent) -> str:
+    """The state after `event` for a timer that has not ended (`current` None: first seen)."""
+    match event.type:
+        case "sla.fulfilled":
+            return "fulfilled"
+        case "sla.missed":
+            return "missed"
+        case "sla.cancelled":
+            return "cancelled"
+        case "sla.breached":
+            return "breached"
+    if event.breached is not None:
+        # The event states the verdict so far, e.g. a retarget that moved due past now.
+        return "breached" if event.breached else "running"
+    return current or "running"
+
+
+def _paused(current: bool, event: SlaEvent) -> bool:
+    if event.type == "sla.paused":
+        return True
+    if event.type == "sla.resumed" or event.type in {"sla.fulfilled", "sla.missed"}:
+        return False
+    return current if event.paused is None else event.paused
+
+
+def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outcome]:
+    """Apply one event of a ticket that is not deleted to its timer's row (None: unseen timer).
+
+    Returns the new row and APPLIED, or the row unchanged and DUPLICATE or STALE. The caller
+    handles `ticket_deleted` cancellations before calling this."""
+    if row is not None:
+        if event.key in row.event_keys:
+            return row, Outcome.DUPLICATE
+        if row.state in ENDED_STATES:
+            correction = (
+                event.type == "sla.fulfilled" and event.corrects_breach and row.state == "missed"
+            )
+            if not correction:
+                return row, Outcome.STALE
+    current_state = None if row is None else row.state
+    state = _next_state(current_state, event)
+    ended = state in ENDED_STATES
+    previous_keys = () if row is None else row.event_keys
+    new = TimerRow(
+        timer_id=event.timer_id,
+        ticket_id=event.ticket_id,
+        metric=event.metric,
+        cycle=event.cycle,
+        level=event.level,
+        calendar=event.calendar,
+        policy_version=event.policy_version,
+        target_seconds=event.target_seconds,
+        started_at=event.started_at,
+        due_at=event.due_at,
+        stopped_at=(event.stopped_at or event.time) if ended else None,
+        elapsed_seconds=event.elapsed_seconds,
+        remaining_seconds=event.remaining_seconds,
+        state=state,
+        breached=state in {"breached", "missed"}
+        or (row is not None and row.breached)
+        or bool(event.breached),
+        paused=_paused(False if row is None else row.paused, event),
+        corrected=event.corrects_breach or (row is not None and row.corrected),
+        department=event.department,
+        agent=event.agent,
+        requester=event.requester,
+        priority=event.priority,
+        customer_group=event.customer_group,
+        source=event.source,
+        last_event_at=event.time,
+        last_emitted_at=event.emitted_at,
+        event_keys=(*previous_keys, event.key),
+    )
+    return new, Outcome.APPLIED
+
+
+@dataclass
+class BatchResult:
+    """The net effect of one batch on the projection, computed without touching the database.
+
+    `before` holds the rows as they were read (None: not stored); `after` the rows to write
+    (None: delete). Only timers whose row changed appear in `after`."""
+
+    before: dict[str, TimerRow | None]
+    after: dict[str, TimerRow | None]
+    deleted_tickets: dict[str, tuple[datetime, str]]  # ticket -> (time, event id), new ones only
+    outcomes: list[tuple[str, Outcome]]  # (event type, outcome) per event, in order
+
+
+def fold_batch(
+    events: Iterable[SlaEvent],
+    stored: Mapping[str, TimerRow],
+    deleted: Iterable[str],
+) -> BatchResult:
+    """Fold a batch of events (in partition order) over the stored rows of their timers.
+
+    `stored` must hold every stored row of the batch's timers and, for tickets the batch deletes,
+    every stored row of those tickets; `deleted` the batch's tickets already marked deleted."""
+    rows: dict[str, TimerRow | None] = dict(stored)
+    before: dict[str, TimerRow | None] = {}
+    changed: set[str] = set()
+    gone = set(deleted)
+    new_deletions: dict[str, tuple[datetime, str]] = {}
+    outcomes: list[tuple[str, Outcome]] = []
+    for event in events:
+        if event.ticket_id in gone:
+            outcomes.append((event.type, Outcome.DELETED))
+            continue
+        if event.type == "sla.cancelled" and event.ticket_deleted:
+            gone.add(event.ticket_id)
+            new_deletions[event.ticket_id] = (event.time, event.id)
+            for timer_id, row in list(rows.items()):
+                if row is not None and row.ticket_id == event.ticket_id:
+                    before.setdefault(timer_id, stored.get(timer_id))
+                    rows[timer_id] = None
+                    changed.add(timer_id)
+            outcomes.append((event.type, Outcome.DELETED))
+            continue
+        row = rows.get(event.timer_id)
+        new, outcome = evolve(row, event)
+        outcomes.append((event.type, outcome))
+        if outcome is Outcome.APPLIED:
+            before.setdefault(event.timer_id, stored.get(event.timer_id))
+            rows[event.timer_id] = new
+            changed.add(event.timer_id)
+    after = {timer_id: rows[timer_id] for timer_id in changed}
+    # A timer first seen and deleted within the batch was never stored: nothing to write.
+    after = {t: r for t, r in after.items() if r is not None or before.get(t) is not None}
+    before = {t: before.get(t) for t in after}
+    return BatchResult(before, after, new_deletions, outcomes)

@@ -1,0 +1,307 @@
+"""The projection's PostgreSQL side: one batch of events and its offsets, in one transaction.
+
+Idempotency has two layers. The offsets of the consumed records are committed in the same
+transaction as the rows they produced (`projection_offsets`), so after a crash the consumer
+resumes exactly after the last committed batch. And every timer row keeps the 64-bit digests of
+the events applied to it (`event_keys`), so an event the engine re-emits with the same id (or a
+replay that overlaps a swap) changes nothing. Per-timer digests instead of a table of processed
+ids: nothing grows apart from the timers, and the check needs the row the batch reads anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from report_api.projection.events import SlaEvent
+from report_api.projection.handlers import COLUMNS, BatchResult, TimerRow, fold_batch
+from report_api.rollups import (
+    COUNTED_STATES,
+    DIMENSIONS,
+    FIGURE_STATES,
+    ROLLUPS,
+    STAT_COLUMNS,
+    RollupSpec,
+    combine_sql,
+    row_stats_sql,
+    upsert_set_sql,
+)
+
+# Serialises the rollup section of concurrent batches (replicas share rollup rows): a recompute
+# must not overwrite a row with a snapshot that misses another batch's committed delta.
+ROLLUP_LOCK_KEY = 0x534C_4152_4F4C  # "SLAROL"
+
+_TYPES = {
+    "cycle": "int4",
+    "target_seconds": "float8",
+    "elapsed_seconds": "float8",
+    "remaining_seconds": "float8",
+    "started_at": "timestamptz",
+    "due_at": "timestamptz",
+    "stopped_at": "timestamptz",
+    "last_event_at": "timestamptz",
+    "last_emitted_at": "timestamptz",
+    "breached": "bool",
+    "paused": "bool",
+    "corrected": "bool",
+    "event_keys": "text",  # '{1,2}' literals: unnest cannot carry an array per row
+}
+
+
+def _array_type(column: str) -> str:
+    return _TYPES.get(column, "text") + "[]"
+
+
+_SELECT_TIMERS = (
+    f"SELECT {', '.join(COLUMNS)} FROM sla_timers "
+    "WHERE timer_id = ANY($1::text[]) OR ticket_id = ANY($2::text[])"
+)
+_UPSERT_TIMERS = (
+    f"INSERT INTO sla_timers ({', '.join(COLUMNS)}) "
+    f"SELECT {', '.join(c if c != 'event_keys' else 'event_keys::bigint[]' for c in COLUMNS)} "
+    "FROM unnest("
+    + ", ".join(f"${i}::{_array_type(c)}" for i, c in enumerate(COLUMNS, 1))
+    + f") AS u({', '.join(COLUMNS)}) "
+    "ON CONFLICT (timer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "timer_id")
+)
+
+_CONTRIBUTIONS = (
+    "SELECT started_at, department, agent, level, metric, "
+    + row_stats_sql("state", "elapsed_seconds", "sign")
+    + " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::float8[], $8::int[]) "
+    "AS c(started_at, department, agent, level, metric, state, elapsed_seconds, sign)"
+)
+
+
+def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
+    key = ", ".join(spec.key)
+    return (
+        f"u{index} AS (INSERT INTO {spec.table} AS r ({key}, {', '.join(STAT_COLUMNS)}) "
+        f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
+        f"{', '.join(combine_sql())} FROM c GROUP BY {key} ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {upsert_set_sql('r')} RETURNING 1)"
+    )
+
+
+_ADD_DELTAS = (
+    f"WITH c AS ({_CONTRIBUTIONS}), "
+    + ", ".join(_add_deltas_cte(i, spec) for i, spec in enumerate(ROLLUPS))
+    + " SELECT "
+    + " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(ROLLUPS)))
+)
+
+
+def _dirty_keys_sql(spec: RollupSpec) -> str:
+    return (
+        f"SELECT DISTINCT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)} "
+        "FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "AS d(started_at, department, agent, level, metric)"
+    )
+
+
+def _same_dims(spec: RollupSpec, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{d} IS NOT DISTINCT FROM {right}.{d}" for d in spec.dims)
+
+
+def _recompute_sql(spec: RollupSpec) -> tuple[str, str]:
+    """DELETE then INSERT: rows of dirty keys, recomputed from sla_timers."""
+    delete = (
+        f"DELETE FROM {spec.table} r USING ({_dirty_keys_sql(spec)}) d "
+        f"WHERE r.bucket = d.bucket AND {_same_dims(spec, 'r', 'd')}"
+    )
+    key = ", ".join(spec.key)
+    insert = (
+        f"INSERT INTO {spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
+        f"SELECT bucket, {', '.join(spec.dims)}, {', '.join(combine_sql())} FROM ("
+        f"SELECT d.bucket, {', '.join('x.' + dim for dim in spec.dims)}, "
+        f"{row_stats_sql('x.state', 'x.elapsed_seconds')} "
+        f"FROM ({_dirty_keys_sql(spec)}) d JOIN sla_timers x "
+        f"ON x.started_at >= d.bucket "
+        f"AND x.started_at < d.bucket + INTERVAL '{spec.grain_seconds} seconds' "
+        f"AND {_same_dims(spec, 'x', 'd')} "
+        f"WHERE x.state IN ({', '.join(repr(s) for s in COUNTED_STATES)})"
+        f") s GROUP BY {key} ORDER BY {key}"
+    )
+    return delete, insert
+
+
+_RECOMPUTE = [_recompute_sql(spec) for spec in ROLLUPS]
+
+
+class PositionConflict(RuntimeError):
+    """The stored offsets are not where this consumer believed: another consumer (a zombie after a
+    rebalance) or a rebuild moved them. The batch is rolled back; the consumer must re-seek."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    topic: str
+    partition: int
+
+
+def _row(record: asyncpg.Record) -> TimerRow:
+    values = dict(record)
+    values["event_keys"] = tuple(values["event_keys"])
+    return TimerRow(**values)
+
+
+def _contributes(row: TimerRow | None) -> bool:
+    return row is not None and row.state in COUNTED_STATES
+
+
+def _dims(row: TimerRow) -> tuple[datetime, str | None, str | None, str, str]:
+    return (row.started_at, row.department, row.agent, row.level, row.metric)
+
+
+def rollup_changes(
+    result: BatchResult,
+) -> tuple[list[tuple[Any, ...]], list[tuple[datetime, str | None, str | None, str, str]]]:
+    """Signed contribution rows and dirty keys for the rollups, from a batch's net effect.
+
+    A contribution row is (started_at, department, agent, level, metric, state, elapsed, sign).
+    A dirty key (started_at, dims...) names the rows a removed time figure counted in."""
+    deltas: list[tuple[Any, ...]] = []
+    dirty: list[tuple[datetime, str | None, str | None, str, str]] = []
+    for timer_id, after in result.after.items():
+        before = result.before.get(timer_id)
+        old = (_dims(before), before.state, before.elapsed_seconds) if before else None
+        new = (_dims(after), after.state, after.elapsed_seconds) if after else None
+        if not _contributes(before) and not _contributes(after):
+            continue
+        if old == new:
+            continue
+        if before is not None and _contributes(before):
+            deltas.append((*_dims(before), before.state, before.elapsed_seconds, -1))
+            if before.state in FIGURE_STATES:
+                dirty.append(_dims(before))
+        if after is not None and _contributes(after):
+            deltas.append((*_dims(after), after.state, after.elapsed_seconds, 1))
+    return deltas, dirty
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+def _timer_values(row: TimerRow) -> list[Any]:
+    values = [getattr(row, c) for c in COLUMNS]
+    values[-1] = "{" + ",".join(map(str, row.event_keys)) + "}"
+    return values
+
+
+async def read_offsets(
+    conn: asyncpg.Connection, partitions: Iterable[Partition]
+) -> dict[Partition, int]:
+    """The stored next offset of each partition that has one."""
+    wanted = list(partitions)
+    rows = await conn.fetch(
+        "SELECT topic, partition, next_offset FROM projection_offsets "
+        "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+        [p.topic for p in wanted],
+        [p.partition for p in wanted],
+    )
+    return {Partition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def commit_batch(
+    conn: asyncpg.Connection,
+    events: Sequence[SlaEvent],
+    next_offsets: Mapping[Partition, int],
+    expected: Mapping[Partition, int | None],
+) -> BatchResult:
+    """Project `events` (in partition order) and store `next_offsets`, atomically.
+
+    1. Begin a transaction; lock the batch's partitions in `projection_offsets` (FOR UPDATE) and
+       check each still holds `expected` (None: no row). A mismatch raises PositionConflict and
+       nothing is written.
+    2. Read the stored rows of the batch's timers, of the tickets the batch deletes, and which of
+       its tickets are already deleted.
+    3. Fold the events over those rows (pure: `handlers.fold_batch`): duplicates and events of
+       deleted tickets change nothing.
+    4. Write the changed timer rows (one unnest upsert), delete the timers of newly deleted
+       tickets and remember those tickets.
+    5. Take the rollup lock, add the signed contribution deltas to every rollup table (one
+       statement), then recompute the rows that lost a time figure from `sla_timers`.
+    6. Upsert the partitions' next offsets.
+    7. Commit. A failure or cancellation anywhere before this rolls everything back, so the
+       consumer, re-seeking to the stored offsets, neither loses nor doubles a record.
+    """
+    async with conn.transaction():
+        # 1
+        partitions = list(next_offsets)
+        locked = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM projection_offsets "
+            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
+            "ORDER BY topic, partition FOR UPDATE",
+            [p.topic for p in partitions],
+            [p.partition for p in partitions],
+        )
+        stored = {Partition(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+        for partition in partitions:
+            if stored.get(partition) != expected.get(partition):
+                raise PositionConflict(
+                    f"{partition.topic}[{partition.partition}] is stored at "
+                    f"{stored.get(partition)}, this consumer expected {expected.get(partition)}"
+                )
+        # 2
+        tickets = sorted({e.ticket_id for e in events})
+        deleting = sorted({e.ticket_id for e in events if e.ticket_deleted})
+        timers = sorted({e.timer_id for e in events})
+        deleted = {
+            r["ticket_id"]
+            for r in await conn.fetch(
+                "SELECT ticket_id FROM deleted_tickets WHERE ticket_id = ANY($1::text[])", tickets
+            )
+        }
+        rows = {
+            r["timer_id"]: _row(r)
+            for r in await conn.fetch(
+                _SELECT_TIMERS, timers, [t for t in deleting if t not in deleted]
+            )
+        }
+        # 3
+        result = fold_batch(events, rows, deleted)
+        # 4
+        upserts = [_timer_values(r) for r in result.after.values() if r is not None]
+        if upserts:
+            await conn.execute(_UPSERT_TIMERS, *_columns(upserts, len(COLUMNS)))
+        if result.deleted_tickets:
+            new = sorted(result.deleted_tickets)
+            await conn.execute("DELETE FROM sla_timers WHERE ticket_id = ANY($1::text[])", new)
+            await conn.execute(
+                "INSERT INTO deleted_tickets (ticket_id, deleted_at, event_id) "
+                "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[]) "
+                "ON CONFLICT DO NOTHING",
+                new,
+                [result.deleted_tickets[t][0] for t in new],
+                [result.deleted_tickets[t][1] for t in new],
+            )
+        # 5
+        deltas, dirty = rollup_changes(result)
+        if deltas or dirty:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLUP_LOCK_KEY)
+        if deltas:
+            await conn.execute(_ADD_DELTAS, *_columns(deltas, 8))
+        if dirty:
+            keys = _columns(sorted(set(dirty), key=repr), 1 + len(DIMENSIONS))
+            for delete, insert in _RECOMPUTE:
+                await conn.execute(delete, *keys)
+                await conn.execute(insert, *keys)
+        # 6
+        await conn.execute(
+            "INSERT INTO projection_offsets (topic, partition, next_offset) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
+            "ON CONFLICT (topic, partition) DO UPDATE "
+            "SET next_offset = excluded.next_offset, updated_at = now()",
+            [p.topic for p in partitions],
+            [p.partition for p in partitions],
+            [next_offsets[p] for p in partitions],
+        )
+    # 7: leaving the block committed the transaction.
+    return result

@@ -1,0 +1,1 @@
+"""Read-side queries of the reports: keyword-only functions over an asyncpg connection."""

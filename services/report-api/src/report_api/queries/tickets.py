@@ -1,0 +1,53 @@
+"""One ticket's timers, now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from report_api.business_time import SecondsLeft
+
+
+async def ticket_timers(
+    conn: asyncpg.Connection, *, ticket_id: str, now: datetime, seconds_left: SecondsLeft
+) -> list[dict[str, Any]] | None:
+    """The ticket's timers in start order, or None when it is unknown or deleted."""
+    records = await conn.fetch(
+        "SELECT * FROM sla_timers WHERE ticket_id = $1 ORDER BY started_at, timer_id", ticket_id
+    )
+    if not records:
+        return None
+    timers = []
+    for r in records:
+        sla = seconds_left.of_timer(
+            static=r["sla_static"],
+            remaining_seconds=r["remaining_seconds"],
+            calendar=r["calendar"],
+            due_at=r["due_at"],
+            now=now,
+        )
+        timers.append(
+            {
+                "timer_id": r["timer_id"],
+                "metric": r["metric"],
+                "cycle": r["cycle"],
+                "level": r["level"],
+                "calendar": r["calendar"],
+                "state": r["state"],
+                "paused": r["paused"],
+                "breached": r["breached"],
+                "corrected": r["corrected"],
+                "target_seconds": r["target_seconds"],
+                "started_at": r["started_at"].isoformat(),
+                "due_at": None if r["due_at"] is None else r["due_at"].isoformat(),
+                "stopped_at": None if r["stopped_at"] is None else r["stopped_at"].isoformat(),
+                "elapsed_seconds": r["elapsed_seconds"],
+                "sla_seconds": sla,
+                "department": r["department"],
+                "agent": r["agent"],
+                "requester": r["requester"],
+            }
+        )
+    return timers

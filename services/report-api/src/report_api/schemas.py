@@ -1,0 +1,163 @@
+"""Response models of the API: the OpenAPI document's shapes, with examples.
+
+Routes serialise rows themselves (orjson, for speed); these models document the shapes and the
+schemathesis test checks that responses conform to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+State = Literal["running", "breached", "fulfilled", "missed", "cancelled"]
+
+
+class ComplianceFigures(BaseModel):
+    """Fulfilled and missed SLAs of a group. Time figures are business seconds from start to
+    stop over ENDED timers only; `missed` also counts running timers that are past due."""
+
+    fulfilled: int = Field(ge=0)
+    fulfilled_avg_seconds: float | None
+    fulfilled_max_seconds: float | None
+    fulfilled_min_seconds: float | None
+    missed: int = Field(ge=0)
+    missed_avg_seconds: float | None
+    missed_max_seconds: float | None
+    missed_min_seconds: float | None
+    compliance_ratio: float | None = Field(
+        description="fulfilled / (fulfilled + missed); null when both are 0.", ge=0, le=1
+    )
+
+
+class ComplianceRow(ComplianceFigures):
+    """One group; only the keys named in group_by are present."""
+
+    date: dt.date | None = Field(None, description="Local date of started_at in tz.")
+    week: dt.date | None = Field(None, description="Monday of the local ISO week of started_at.")
+    month: str | None = Field(None, description="Local month of started_at, YYYY-MM.")
+    department: str | None = None
+    agent: str | None = None
+    level: str | None = None
+    metric: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "date": "2026-10-25",
+                    "department": "support",
+                    "fulfilled": 41,
+                    "fulfilled_avg_seconds": 1830.5,
+                    "fulfilled_max_seconds": 3540.0,
+                    "fulfilled_min_seconds": 60.0,
+                    "missed": 3,
+                    "missed_avg_seconds": 5400.0,
+                    "missed_max_seconds": 7200.0,
+                    "missed_min_seconds": 3660.0,
+                    "compliance_ratio": 0.9318,
+                }
+            ]
+        }
+    )
+
+
+class ComplianceReport(BaseModel):
+    from_: datetime = Field(alias="from", description="Start of the range (inclusive).")
+    to: datetime = Field(description="End of the range (exclusive).")
+    tz: str
+    group_by: list[str]
+    rows: list[ComplianceRow]
+    totals: ComplianceFigures
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class LogRow(BaseModel):
+    """One SLA timer. Times are RFC 3339 in the requested tz."""
+
+    timer_id: str = Field(description="<ticket>:<metric>:<cycle>")
+    requester: str | None
+    ticket: str
+    department: str | None
+    agent: str | None
+    level: str
+    metric: str
+    sla_started: datetime
+    due_date: datetime | None = Field(description="null while the timer is paused.")
+    closed: datetime | None = Field(description="When the timer stopped; null while running.")
+    sla_seconds: int = Field(
+        description="Business seconds left, negative once over due: at the stop for ended "
+        "timers, at the pause for paused ones, else as of `as_of`. Rounded down."
+    )
+    state: State
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "timer_id": "T-1001:first_answer:1",
+                    "requester": "kari@example.no",
+                    "ticket": "T-1001",
+                    "department": "support",
+                    "agent": None,
+                    "level": "standard",
+                    "metric": "first_answer",
+                    "sla_started": "2026-11-20T16:00:00+01:00",
+                    "due_date": "2026-11-23T12:00:00+01:00",
+                    "closed": None,
+                    "sla_seconds": -120,
+                    "state": "breached",
+                }
+            ]
+        }
+    )
+
+
+class LogPage(BaseModel):
+    rows: list[LogRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+    sort: str
+    limit: int
+    as_of: datetime = Field(description="The clock of running timers' figures on every page.")
+
+
+class TicketTimer(BaseModel):
+    timer_id: str
+    metric: str
+    cycle: int
+    level: str
+    calendar: str
+    state: State
+    paused: bool
+    breached: bool = Field(description="Whether it ever went past due.")
+    corrected: bool = Field(description="A breach corrected by a late event.")
+    target_seconds: float
+    started_at: datetime
+    due_at: datetime | None
+    stopped_at: datetime | None
+    elapsed_seconds: float = Field(description="Business seconds as of its last event.")
+    sla_seconds: int
+    department: str | None
+    agent: str | None
+    requester: str | None
+
+
+class TicketSla(BaseModel):
+    ticket: str
+    as_of: datetime
+    timers: list[TicketTimer]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: bool = Field(description="A query answered within 2 seconds.")
+    projection: Literal["running", "starting", "disabled"] = Field(
+        description="running: the consumer holds its partitions; disabled: not in this process."
+    )

@@ -1,0 +1,171 @@
+"""Helpers for tests and benchmarks that run against a real PostgreSQL and broker.
+
+They build schema-valid SLA events by hand, create a database or topic with a unique name and
+produce events keyed by ticket, as the engine does. Nothing here is used by the service itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from report_api.db import asyncpg_dsn, migrate, quote_identifier
+
+
+def at(text: str) -> datetime:
+    """An aware datetime from ISO text (`Z` or an offset required)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} needs an offset")
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    moment = at(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sla_event(
+    type: str,
+    ticket: str,
+    *,
+    time: datetime | str,
+    started: datetime | str,
+    metric: str = "first_answer",
+    cycle: int = 1,
+    level: str = "standard",
+    calendar: str = "24/7",
+    target_seconds: float = 3600,
+    due: datetime | str | None = None,
+    stopped: datetime | str | None = None,
+    elapsed: float | None = None,
+    remaining: float | None = None,
+    department: str | None = "support",
+    agent: str | None = "agent-1",
+    requester: str | None = "kari@example.no",
+    corrects_breach: bool = False,
+    ticket_deleted: bool = False,
+    breached: bool | None = None,
+    paused: bool | None = None,
+    event_id: str | None = None,
+    emitted: datetime | str | None = None,
+) -> dict[str, Any]:
+    """One SLA event as the engine emits it (schemas/sla-event.schema.json), 24/7 defaults.
+
+    Without explicit figures: due = started + target; elapsed = seconds from started to the
+    event (to `stopped` for endings); remaining = target - elapsed."""
+    event_time = at(time) if isinstance(time, str) else time
+    start = at(started) if isinstance(started, str) else started
+    stop = at(stopped) if isinstance(stopped, str) else stopped
+    ends = type in {"sla.fulfilled", "sla.missed", "sla.cancelled"}
+    if ends and stop is None:
+        stop = event_time
+    if due is None and type != "sla.paused":
+        due = start + timedelta(seconds=target_seconds)
+    if elapsed is None:
+        elapsed = ((stop or event_time) - start).total_seconds()
+    if remaining is None:
+        remaining = target_seconds - elapsed
+    timer_id = f"{ticket}:{metric}:{cycle}"
+    if breached is None:
+        breached = type in {"sla.breached", "sla.missed"}
+    return {
+        "specversion": "1.0",
+        "id": event_id or f"{timer_id}/{_iso(event_time)}:{type}",
+        "source": "sla-engine",
+        "type": type,
+        "time": _iso(event_time),
+        "subject": ticket,
+        "datacontenttype": "application/json",
+        "data": {
+            "timer_id": timer_id,
+            "ticket_id": ticket,
+            "metric": metric,
+            "cycle": cycle,
+            "level": level,
+            "policy_version": "sha256:test",
+            "calendar": calendar,
+            "target_seconds": target_seconds,
+            "started_at": _iso(start),
+            "due_at": _iso(due),
+            "stopped_at": _iso(stop),
+            "elapsed_seconds": elapsed,
+            "remaining_seconds": remaining,
+            "threshold": "75%" if type == "sla.warning" else None,
+            "corrects_breach": corrects_breach,
+            "breached": breached,
+            "paused": bool(paused) if paused is not None else type == "sla.paused",
+            "reason": "ticket_deleted" if ticket_deleted else None,
+            "ticket_deleted": ticket_deleted,
+            "emitted_at": _iso(emitted) or _iso(event_time),
+            "department": department,
+            "agent": agent,
+            "requester": requester,
+            "priority": "normal",
+            "customer_group": None,
+            "source": "email",
+            "tags": [],
+        },
+    }
+
+
+async def create_database(admin_url: str, name: str, *, migrated: bool = True) -> str:
+    """Create database `name` (a plain identifier) next to `admin_url`'s; return its URL."""
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f"CREATE DATABASE {quote_identifier(name)}")
+    finally:
+        await conn.close()
+    url = asyncpg_dsn(admin_url).rsplit("/", 1)[0] + "/" + name
+    if migrated:
+        await migrate(url)
+    return url
+
+
+async def create_topic(bootstrap_servers: str, topic: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap_servers: str, topic: str, events: Iterable[Mapping[str, Any] | bytes]
+) -> int:
+    """Send events keyed by their subject (the ticket), in order; returns how many were sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,  # the test broker refuses idempotent producers
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    sent = 0
+    try:
+        futures = []
+        for event in events:
+            if isinstance(event, bytes):
+                value, key = event, b"garbage"
+            else:
+                value, key = orjson.dumps(event), str(event["subject"]).encode()
+            futures.append(await producer.send(topic, value=value, key=key))
+            sent += 1
+        await producer.flush()
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+    return sent
