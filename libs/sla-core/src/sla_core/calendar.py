@@ -130,6 +130,8 @@ class Calendar:
         if b <= a:
             return 0.0
         total = self._open_us(a, b)
+        if not pauses:
+            return total / US
         for ps, pe in self._merged(pauses, a, b):
             total -= self._open_us(ps, pe)
         return total / US
@@ -149,6 +151,8 @@ class Calendar:
             )
         cursor = self._us(start)
         remaining = round(target_seconds * US)
+        if not pauses:
+            return from_us(self._due_us(cursor, remaining))
         for ps, pe in self._merged(pauses, cursor, None):
             reached = self._due_us(cursor, remaining)
             # Reaching the target exactly as a pause begins is in time; a zero target needs an

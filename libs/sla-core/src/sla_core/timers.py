@@ -15,11 +15,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from sla_core.calendar import ALWAYS_OPEN, Calendar
 from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
-from sla_core.policy import Level, Policy
+from sla_core.policy import Level, Policy, WarningThreshold
 
 ANSWER_METRICS: Final = ("first_answer", "next_answer", "chat_answer", "call_answer")
 RESOLUTION: Final = "resolution"
@@ -37,6 +38,20 @@ def _us(at: datetime) -> int:
 
 def _from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
+
+
+@lru_cache(maxsize=4096)
+def _warning_plan(
+    thresholds: tuple[WarningThreshold, ...], target_seconds: float
+) -> tuple[tuple[str, float], ...]:
+    """The warnings of a target in firing order: (label, business seconds elapsed). Shared by
+    every timer with the same thresholds and target, which saves memory per open timer."""
+    plan = []
+    for warning in thresholds:
+        elapsed = warning.elapsed_at(target_seconds)
+        if elapsed is not None:
+            plan.append((warning.label, elapsed))
+    return tuple(sorted(plan, key=lambda w: w[1]))
 
 
 def _answer_metric(channel: str | None, first: bool) -> str:
@@ -232,16 +247,12 @@ class _Context:
         timer.level = level.name
         timer.calendar = level.calendar
         timer.target_seconds = level.targets[timer.metric]
-        warnings: list[tuple[str, float]] = []
-        for warning in level.warnings:
-            elapsed = warning.elapsed_at(timer.target_seconds)
-            if elapsed is not None:
-                warnings.append((warning.label, elapsed))
+        warnings = _warning_plan(level.warnings, timer.target_seconds)
         if timer.seq and warnings:
             # a re-targeted timer does not warn for a threshold it has already passed
             now_elapsed = timer.elapsed(at)
-            warnings = [w for w in warnings if w[1] > now_elapsed]
-        timer.warnings = tuple(sorted(warnings, key=lambda w: w[1]))
+            warnings = tuple(w for w in warnings if w[1] > now_elapsed)
+        timer.warnings = warnings
         timer.schedule()
 
     def stop(self, timer: Timer, at: datetime) -> None:
