@@ -11,7 +11,7 @@ from report_api.db import quote_identifier
 
 # Values people paste from examples; a token like these protects nothing.
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "password", "xxx"})
-MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_LENGTH = 8
 
 
 class ConfigError(ValueError):
@@ -29,6 +29,9 @@ class ApiSettings(BaseSettings):
     events_topic: str = "sla.events"
     projection_group_id: str = "report-api-projection"
     projection_enabled: bool = Field(True, description="`serve` runs the projection consumer.")
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, description="Consumer group session timeout of the projection."
+    )
     projection_max_records: int = Field(5000, ge=1, description="Records per projection batch.")
     projection_statement_timeout_ms: int = Field(
         120_000, ge=0, description="statement_timeout of the projection's connection (0: none)."

@@ -17,6 +17,9 @@ from report_api.problems import bad_param
 MAX_RANGE_DAYS = 3660
 MAX_FILTER_VALUES = 100
 MAX_TEXT_LENGTH = 200
+# Instants outside these bounds are refused: bucket arithmetic near datetime's limits overflows.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A '+' in a query string decodes to a space; accept "10:00:00 02:00" as "+02:00".
 _SPACE_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
@@ -39,17 +42,21 @@ def parse_instant(value: str, zone: ZoneInfo, name: str) -> datetime:
     text = _SPACE_OFFSET.sub(r"\1+\2", value.strip())
     try:
         if _DATE.fullmatch(text):
-            return local_midnight(date.fromisoformat(text), zone)
-        if "T" not in text and " " not in text:
+            moment = local_midnight(date.fromisoformat(text), zone)
+        elif "T" not in text and " " not in text:
             raise ValueError("no time part")
-        moment = datetime.fromisoformat(text)
+        else:
+            moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone)
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise bad_param(
             name, "expected a date (2026-10-25) or an RFC 3339 date-time (2026-10-25T08:00:00Z)"
         ) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise bad_param(name, f"must lie between {EARLIEST.date()} and {LATEST.date()}")
+    return moment
 
 
 def parse_range(

@@ -48,6 +48,7 @@ class Services:
                 max_records=settings.projection_max_records,
                 statement_timeout_ms=settings.projection_statement_timeout_ms,
                 metrics=metrics,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
             )
         return cls(
             settings=settings,

@@ -6,16 +6,19 @@ produce events keyed by ticket, as the engine does. Nothing here is used by the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from report_api.db import asyncpg_dsn, migrate, quote_identifier
+from sla_core.codec import encode_sla_event
+from sla_core.events import SlaEvent
+
+SOURCE = "sla-engine"
 
 
 def at(text: str) -> datetime:
@@ -26,11 +29,10 @@ def at(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _iso(value: datetime | str | None) -> str | None:
+def _moment(value: datetime | str | None) -> datetime | None:
     if value is None:
         return None
-    moment = at(value) if isinstance(value, str) else value
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return at(value) if isinstance(value, str) else value.astimezone(UTC)
 
 
 def sla_event(
@@ -56,20 +58,21 @@ def sla_event(
     breached: bool | None = None,
     paused: bool | None = None,
     event_id: str | None = None,
-    emitted: datetime | str | None = None,
-) -> dict[str, Any]:
-    """One SLA event as the engine emits it (schemas/sla-event.schema.json), 24/7 defaults.
+) -> SlaEvent:
+    """One SLA event as the engine builds it (sla_core's SlaEvent), with 24/7 defaults.
 
     Without explicit figures: due = started + target; elapsed = seconds from started to the
     event (to `stopped` for endings); remaining = target - elapsed."""
-    event_time = at(time) if isinstance(time, str) else time
-    start = at(started) if isinstance(started, str) else started
-    stop = at(stopped) if isinstance(stopped, str) else stopped
+    event_time = _moment(time)
+    start = _moment(started)
+    stop = _moment(stopped)
+    assert event_time is not None and start is not None
     ends = type in {"sla.fulfilled", "sla.missed", "sla.cancelled"}
     if ends and stop is None:
         stop = event_time
-    if due is None and type != "sla.paused":
-        due = start + timedelta(seconds=target_seconds)
+    due_at = _moment(due)
+    if due_at is None and type != "sla.paused":
+        due_at = start + timedelta(seconds=target_seconds)
     if elapsed is None:
         elapsed = ((stop or event_time) - start).total_seconds()
     if remaining is None:
@@ -77,44 +80,41 @@ def sla_event(
     timer_id = f"{ticket}:{metric}:{cycle}"
     if breached is None:
         breached = type in {"sla.breached", "sla.missed"}
-    return {
-        "specversion": "1.0",
-        "id": event_id or f"{timer_id}/{_iso(event_time)}:{type}",
-        "source": "sla-engine",
-        "type": type,
-        "time": _iso(event_time),
-        "subject": ticket,
-        "datacontenttype": "application/json",
-        "data": {
-            "timer_id": timer_id,
-            "ticket_id": ticket,
-            "metric": metric,
-            "cycle": cycle,
-            "level": level,
-            "policy_version": "sha256:test",
-            "calendar": calendar,
-            "target_seconds": target_seconds,
-            "started_at": _iso(start),
-            "due_at": _iso(due),
-            "stopped_at": _iso(stop),
-            "elapsed_seconds": elapsed,
-            "remaining_seconds": remaining,
-            "threshold": "75%" if type == "sla.warning" else None,
-            "corrects_breach": corrects_breach,
-            "breached": breached,
-            "paused": bool(paused) if paused is not None else type == "sla.paused",
-            "reason": "ticket_deleted" if ticket_deleted else None,
-            "ticket_deleted": ticket_deleted,
-            "emitted_at": _iso(emitted) or _iso(event_time),
-            "department": department,
-            "agent": agent,
-            "requester": requester,
-            "priority": "normal",
-            "customer_group": None,
-            "source": "email",
-            "tags": [],
-        },
+    data: dict[str, Any] = {
+        "timer_id": timer_id,
+        "ticket_id": ticket,
+        "metric": metric,
+        "cycle": cycle,
+        "level": level,
+        "policy_version": "sha256:test",
+        "calendar": calendar,
+        "target_seconds": target_seconds,
+        "started_at": start,
+        "due_at": due_at,
+        "stopped_at": stop,
+        "elapsed_seconds": elapsed,
+        "remaining_seconds": remaining,
+        "threshold": "75%" if type == "sla.warning" else None,
+        "corrects_breach": corrects_breach,
+        "breached": breached,
+        "paused": bool(paused) if paused is not None else type == "sla.paused",
+        "reason": "ticket_deleted" if ticket_deleted else None,
+        "ticket_deleted": ticket_deleted,
+        "department": department,
+        "agent": agent,
+        "requester": requester,
+        "priority": "normal",
+        "customer_group": None,
+        "source": "email",
+        "tags": [],
     }
+    event_id = event_id or f"{timer_id}/{event_time.isoformat()}:{type}"
+    return SlaEvent(event_id, type, event_time, ticket, data)
+
+
+def encode(event: SlaEvent, *, emitted: datetime | None = None) -> bytes:
+    """The Kafka value of `event`, as the engine's edge writes it (emitted_at: its time)."""
+    return encode_sla_event(event, source=SOURCE, emitted_at=emitted or event.time)
 
 
 async def create_database(admin_url: str, name: str, *, migrated: bool = True) -> str:
@@ -141,10 +141,9 @@ async def create_topic(bootstrap_servers: str, topic: str, partitions: int = 3) 
         await admin.close()
 
 
-async def produce(
-    bootstrap_servers: str, topic: str, events: Iterable[Mapping[str, Any] | bytes]
-) -> int:
-    """Send events keyed by their subject (the ticket), in order; returns how many were sent."""
+async def produce(bootstrap_servers: str, topic: str, events: Iterable[SlaEvent | bytes]) -> int:
+    """Send events keyed by their ticket, in order (raw bytes: keyed `garbage`); returns how
+    many were sent."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
@@ -160,7 +159,7 @@ async def produce(
             if isinstance(event, bytes):
                 value, key = event, b"garbage"
             else:
-                value, key = orjson.dumps(event), str(event["subject"]).encode()
+                value, key = encode(event), event.ticket_id.encode()
             futures.append(await producer.send(topic, value=value, key=key))
             sent += 1
         await producer.flush()

@@ -15,11 +15,8 @@ _DESCRIPTIONS = {
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Responses with a problem+json body (`app.openapi` moves the schema to that media type)."""
-    return {
-        status: {"model": Problem, "description": _DESCRIPTIONS[status], "problem": True}
-        for status in statuses
-    }
+    """Responses with a problem+json body (`fix_openapi` moves the schema to that media type)."""
+    return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
 def csv_response(description: str, example: str) -> dict[int | str, dict[str, Any]]:

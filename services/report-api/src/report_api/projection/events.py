@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from sla_core import codec
 
 EVENT_TYPES = frozenset(
     {
@@ -81,16 +81,11 @@ def event_key(source: str, event_id: str) -> int:
 
 
 def parse_time(value: object, name: str) -> datetime:
-    """An RFC 3339 timestamp with an offset as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise InvalidEvent("bad_time", f"{name} must be a string")
+    """An RFC 3339 timestamp with an offset as an aware UTC datetime (sla_core's parser)."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidEvent("bad_time", f"{name}: {value!r} is not RFC 3339") from exc
-    if parsed.tzinfo is None:
-        raise InvalidEvent("bad_time", f"{name}: {value!r} has no offset")
-    return parsed.astimezone(UTC)
+        return codec.parse_time(value, name).astimezone(UTC)
+    except codec.DecodeError as exc:
+        raise InvalidEvent(exc.reason, str(exc)) from exc
 
 
 def _optional_time(data: dict[str, Any], name: str) -> datetime | None:
@@ -135,11 +130,9 @@ def parse_event(value: bytes | None) -> SlaEvent:
     if value is None:
         raise InvalidEvent("empty", "record has no value")
     try:
-        envelope = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent("not_json", str(exc)) from exc
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
-        raise InvalidEvent("wrong_type", "an object with a data object is required")
+        envelope = codec.decode_sla_event(value)
+    except codec.DecodeError as exc:
+        raise InvalidEvent(exc.reason, str(exc)) from exc
     event_type = envelope.get("type")
     if event_type not in EVENT_TYPES:
         raise InvalidEvent("unknown_type", f"type {event_type!r}")

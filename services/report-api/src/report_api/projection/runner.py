@@ -66,6 +66,7 @@ class ProjectionRunner:
         statement_timeout_ms: int = 120_000,
         metrics: Metrics | None = None,
         retry_delay_s: float = 1.0,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap_servers
@@ -76,6 +77,7 @@ class ProjectionRunner:
         self._timeout_ms = statement_timeout_ms
         self._metrics = metrics or Metrics()
         self._retry_delay_s = retry_delay_s
+        self._session_timeout_ms = session_timeout_ms
         self._conn: asyncpg.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         # Next offset stored for each owned partition (None: no row yet): what commits expect.
@@ -137,6 +139,8 @@ class ProjectionRunner:
             auto_offset_reset="earliest",
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(self._session_timeout_ms // 3, 100),
         )
         self._consumer = consumer
         if self._group_id is not None:

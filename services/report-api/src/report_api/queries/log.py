@@ -26,7 +26,7 @@ import asyncpg
 from report_api.business_time import SecondsLeft
 from report_api.cursor import Cursor
 from report_api.problems import bad_param
-from report_api.queries.sql import Params, any_of, where
+from report_api.queries.sql import Params, any_of, local_iso, where
 
 
 @dataclass(frozen=True)
@@ -172,10 +172,6 @@ class LogPageResult:
     next_cursor: Cursor | None
 
 
-def _iso(value: datetime | None, zone: ZoneInfo) -> str | None:
-    return None if value is None else value.astimezone(zone).isoformat()
-
-
 def log_row(
     record: Mapping[str, Any], zone: ZoneInfo, seconds_left: SecondsLeft, as_of: datetime
 ) -> dict[str, Any]:
@@ -195,9 +191,9 @@ def log_row(
         "agent": record["agent"],
         "level": record["level"],
         "metric": record["metric"],
-        "sla_started": _iso(record["started_at"], zone),
-        "due_date": _iso(record["due_at"], zone),
-        "closed": _iso(record["stopped_at"], zone),
+        "sla_started": local_iso(record["started_at"], zone),
+        "due_date": local_iso(record["due_at"], zone),
+        "closed": local_iso(record["stopped_at"], zone),
         "sla_seconds": sla,
         "state": record["state"],
     }

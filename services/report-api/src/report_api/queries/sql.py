@@ -4,7 +4,9 @@ from a whitelist in code. Nothing a client sends is ever spliced into SQL text."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class Params:
@@ -32,3 +34,8 @@ def any_of(
 
 def where(clauses: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def local_iso(value: datetime | None, zone: ZoneInfo) -> str | None:
+    """An instant as RFC 3339 in `zone` (None stays None): how rows show times."""
+    return None if value is None else value.astimezone(zone).isoformat()

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from report_api.business_time import SecondsLeft
+from report_api.queries.sql import local_iso
 
 
 async def ticket_timers(
-    conn: asyncpg.Connection, *, ticket_id: str, now: datetime, seconds_left: SecondsLeft
+    conn: asyncpg.Connection,
+    *,
+    ticket_id: str,
+    now: datetime,
+    seconds_left: SecondsLeft,
+    zone: ZoneInfo,
 ) -> list[dict[str, Any]] | None:
-    """The ticket's timers in start order, or None when it is unknown or deleted."""
+    """The ticket's timers in start order (times in `zone`), or None when it is unknown or
+    deleted."""
     records = await conn.fetch(
         "SELECT * FROM sla_timers WHERE ticket_id = $1 ORDER BY started_at, timer_id", ticket_id
     )
@@ -40,9 +48,9 @@ async def ticket_timers(
                 "breached": r["breached"],
                 "corrected": r["corrected"],
                 "target_seconds": r["target_seconds"],
-                "started_at": r["started_at"].isoformat(),
-                "due_at": None if r["due_at"] is None else r["due_at"].isoformat(),
-                "stopped_at": None if r["stopped_at"] is None else r["stopped_at"].isoformat(),
+                "started_at": local_iso(r["started_at"], zone),
+                "due_at": local_iso(r["due_at"], zone),
+                "stopped_at": local_iso(r["stopped_at"], zone),
                 "elapsed_seconds": r["elapsed_seconds"],
                 "sla_seconds": sla,
                 "department": r["department"],
