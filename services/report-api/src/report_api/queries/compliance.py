@@ -140,7 +140,8 @@ async def compliance(
     assert quarter_table is not None  # the quarter rollup has every dimension
     parts = segments(start, end, boundaries, hours=hour_table is not None)
     params = Params()
-    tz = params.add(zone.key, "text")
+    # Only bound when a time key uses it: an unused parameter has no type and fails to prepare.
+    tz = params.add(zone.key, "text") if boundaries or set(group_by) & set(TIME_KEYS) else ""
     stats = ", ".join(STAT_COLUMNS)
     branches = []
     sources: list[tuple[RollupSpec | None, list[Range]]] = [
