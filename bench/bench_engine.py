@@ -1,0 +1,331 @@
+"""The engine service on the real broker and PostgreSQL: throughput against a bare relay, and
+restart to ready with a snapshot of open timers.
+
+Throughput. One input topic (3 partitions) holds N ticket events (created, answered, closed per
+ticket, keyed by ticket). The relay is the physical ceiling of our client stack: an aiokafka
+consumer group that fetches a batch, produces one message per input (acks=all), waits for the
+acknowledgements and commits, with the engine's own client settings. The engine is EngineService
+as `sla-engine run` wires it (snapshots to PostgreSQL included). Each run uses a fresh group and
+is timed from partition assignment to the last offset processed and committed, so the group join
+(about the session timeout on this broker) is left out of both. Runs alternate relay and engine.
+
+Restart. N open timers (two per ticket, spread over 3 partitions) are written as snapshot rows;
+then a fresh EngineService is started and timed until it reports ready (group joined, every
+partition restored). The reference is the bare fetch of the same rows from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench import workload
+from bench.harness import Goal, Metric, Profile
+from bench.servers import servers
+from sla_core.codec import encode_ticket_event
+from sla_devtools.infra import Infra
+from sla_engine.adapters.snapshots import SnapshotStore
+from sla_engine.config import EngineSettings
+from sla_engine.engine import PartitionEngine
+from sla_engine.service import EngineService
+
+METRICS = ("engine_throughput_vs_relay", "restart_ready_seconds")
+PARTITIONS = 3
+SESSION_MS = 3000
+EVENT_TYPES = ("ticket.created", "ticket.answered", "ticket.closed")
+
+
+def settings_for(infra: Infra, policy_file: Path, input_topic: str, tag: str) -> EngineSettings:
+    return EngineSettings(
+        kafka_bootstrap_servers=infra.bootstrap_servers,
+        database_url=infra.database_url,
+        policy_file=policy_file,
+        ticket_topic=input_topic,
+        events_topic=f"sla-{tag}",
+        breach_topic=f"breaches-{tag}",
+        dlq_topic=f"dlq-{tag}",
+        engine_group_id=f"engine-{tag}",
+        kafka_idempotence=False,
+        topic_partitions=PARTITIONS,
+        kafka_session_timeout_ms=SESSION_MS,
+        kafka_rebalance_timeout_ms=SESSION_MS,
+    )
+
+
+async def create_topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def produce_input(bootstrap: str, topic: str, events: int) -> None:
+    """`events` ticket events, three per ticket, recent enough that no timer falls due."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    try:
+        start = datetime.now(UTC) - timedelta(minutes=5)
+        futures = []
+        for n in range(events):
+            ticket, kind = divmod(n, 3)
+            ticket_id = f"t{ticket}"
+            value = encode_ticket_event(
+                event_id=f"{ticket_id}-{kind}",
+                source="bench",
+                type=EVENT_TYPES[kind],
+                time=start + timedelta(milliseconds=n),
+                ticket_id=ticket_id,
+                data={"ticket": {"department": workload.DEPARTMENTS[ticket % 3]}},
+            )
+            futures.append(await producer.send(topic, value, key=ticket_id.encode()))
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if assigned and self.at is None:
+            self.at = time.perf_counter()
+
+
+async def relay_run(bootstrap: str, topic: str, events: int, tag: str) -> float:
+    """Seconds from assignment to `events` records relayed and committed."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"relay-{tag}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+        fetch_max_wait_ms=50,
+        session_timeout_ms=SESSION_MS,
+        heartbeat_interval_ms=SESSION_MS // 10,
+        rebalance_timeout_ms=SESSION_MS,
+    )
+    listener = _Assigned()
+    await producer.start()
+    await consumer.start()
+    consumer.subscribe([topic], listener=listener)
+    out_topic = f"relay-out-{tag}"
+    done = 0
+    try:
+        while done < events:
+            batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+            futures = []
+            commits = {}
+            for tp, records in batch.items():
+                for record in records:
+                    futures.append(await producer.send(out_topic, record.value, key=record.key))
+                commits[tp] = records[-1].offset + 1
+                done += len(records)
+            await asyncio.gather(*futures)
+            if commits:
+                await consumer.commit(commits)
+        assert listener.at is not None
+        return time.perf_counter() - listener.at
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def engine_run(settings: EngineSettings, events: int) -> float:
+    """Seconds from the service being ready to `events` records processed and committed."""
+    service = EngineService(settings)
+    await service.start()
+    task = asyncio.create_task(service.run())
+    try:
+        while not service.ready:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while True:
+            consumed = sum(p.next_offset for p in service.parts.values())
+            if consumed >= events and not service._lock.locked():
+                return time.perf_counter() - started
+            if task.done():
+                task.result()
+                raise RuntimeError("engine stopped early")
+            await asyncio.sleep(0.005)
+    finally:
+        await service.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def throughput(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
+    n = profile.kafka_events - profile.kafka_events % 3
+    topic = f"tickets-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.bootstrap_servers, topic)
+    await produce_input(infra.bootstrap_servers, topic, n)
+    repeats = max(2, profile.repeats // 2)
+    relay_s: list[float] = []
+    engine_s: list[float] = []
+    for _ in range(repeats):
+        tag = uuid.uuid4().hex[:8]
+        await create_topics(infra.bootstrap_servers, f"relay-out-{tag}")
+        relay_s.append(await relay_run(infra.bootstrap_servers, topic, n, tag))
+        settings = settings_for(infra, policy_file, topic, tag)
+        engine_s.append(await engine_run(settings, n))
+    value = n / statistics.median(engine_s)
+    reference = n / statistics.median(relay_s)
+    return Metric(
+        name="engine_throughput_vs_relay",
+        value=value,
+        unit="events/s",
+        reference=reference,
+        reference_label="bare aiokafka relay events/s",
+        goal=Goal("ratio", ">=", 0.7),
+        details={
+            "events": n,
+            "partitions": PARTITIONS,
+            "repeats": repeats,
+            "engine_events_per_s_runs": [round(n / s) for s in engine_s],
+            "relay_events_per_s_runs": [round(n / s) for s in relay_s],
+            "input": "created, answered, closed per ticket",
+        },
+    )
+
+
+# ---- restart ------------------------------------------------------------------------------------
+
+
+async def write_snapshots(settings: EngineSettings, timers: int) -> int:
+    """Snapshot rows for `timers` open timers over PARTITIONS partitions; returns the tickets."""
+    store = SnapshotStore(settings.database_url, settings.engine_group_id, settings.ticket_topic)
+    await store.start()
+    policy = workload.policy()
+    tickets = timers // workload.TIMERS_PER_TICKET
+    first_due = datetime.now(UTC) + timedelta(hours=1)
+    chunk = 50_000
+    try:
+        for partition in range(PARTITIONS):
+            engine = PartitionEngine(partition, policy)
+            count = tickets // PARTITIONS + (1 if partition < tickets % PARTITIONS else 0)
+            events = workload.tickets_due_in(
+                count, first_due, timedelta(minutes=10), prefix=f"p{partition}-"
+            )
+            for n, event in enumerate(events):
+                engine.handle(event, event.time)
+                if len(engine.dirty) >= chunk or n == count - 1:
+                    await store.save(partition, 0, engine.meta(), engine.take_dirty())
+    finally:
+        await store.close()
+    return tickets
+
+
+async def fetch_rows(settings: EngineSettings) -> tuple[float, int]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        started = time.perf_counter()
+        count = 0
+        for partition in range(PARTITIONS):
+            rows = await conn.fetch(
+                "SELECT ticket_id, state FROM engine_tickets"
+                " WHERE group_id = $1 AND topic = $2 AND partition = $3",
+                settings.engine_group_id,
+                settings.ticket_topic,
+                partition,
+            )
+            count += len(rows)
+        return time.perf_counter() - started, count
+    finally:
+        await conn.close()
+
+
+class _TimedService(EngineService):
+    restore_seconds = 0.0
+
+    async def _restore(self, tp: TopicPartition, end_offset: int) -> None:
+        started = time.perf_counter()
+        await super()._restore(tp, end_offset)
+        self.restore_seconds += time.perf_counter() - started
+
+
+async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
+    tag = uuid.uuid4().hex[:8]
+    topic = f"restart-{tag}"
+    settings = settings_for(infra, policy_file, topic, tag)
+    await create_topics(infra.bootstrap_servers, topic)
+    tickets = await write_snapshots(settings, profile.timers)
+    fetch_s, rows = await fetch_rows(settings)
+    started = time.perf_counter()
+    service = _TimedService(settings)
+    await service.start()
+    task = asyncio.create_task(service.run())
+    try:
+        while not service.ready:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        ready_s = time.perf_counter() - started
+        open_timers = sum(p.engine.open_timers for p in service.parts.values())
+        restore_s = service.restore_seconds
+    finally:
+        await service.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return Metric(
+        name="restart_ready_seconds",
+        value=ready_s,
+        unit="s",
+        reference=fetch_s,
+        reference_label="s to fetch the same snapshot rows with asyncpg",
+        goal=Goal("value", "<=", 15),
+        details={
+            "open_timers_restored": open_timers,
+            "tickets": tickets,
+            "rows_fetched_by_reference": rows,
+            "restore_seconds": round(restore_s, 2),
+            "join_and_start_seconds": round(ready_s - restore_s, 2),
+            "session_timeout_ms": SESSION_MS,
+        },
+    )
+
+
+async def _run(profile: Profile, wanted: set[str]) -> list[Metric]:
+    out: list[Metric] = []
+    with servers() as infra, tempfile.TemporaryDirectory() as tmp:
+        policy_file = Path(tmp) / "policy.yaml"
+        policy_file.write_text(workload.POLICY)
+        if "engine_throughput_vs_relay" in wanted:
+            out.append(await throughput(infra, policy_file, profile))
+        if "restart_ready_seconds" in wanted:
+            out.append(await restart(infra, policy_file, profile))
+    return out
+
+
+def run(profile: Profile, wanted: set[str]) -> list[Metric]:
+    return asyncio.run(_run(profile, wanted))
