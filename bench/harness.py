@@ -295,10 +295,44 @@ class Profile:
     breach_window_s: float  # the dues of all timers fall in this many seconds
     kafka_events: int  # messages through the relay and the engine
     report_rows: int  # timers in the report tables
+    projection_events: int  # SLA events through the projection
 
 
 PROFILES = {
-    "tiny": Profile("tiny", 2, 200, 2_000, 2_000, 2_000, 1.0, 500, 2_000),
-    "quick": Profile("quick", 5, 20_000, 1_000_000, 1_000_000, 200_000, 60.0, 30_000, 1_000_000),
-    "full": Profile("full", 7, 100_000, 1_000_000, 1_000_000, 1_000_000, 60.0, 300_000, 10_000_000),
+    "tiny": Profile(
+        name="tiny",
+        repeats=2,
+        due_inputs=200,
+        timers=2_000,
+        churn_pending=2_000,
+        churn_ops=2_000,
+        breach_window_s=1.0,
+        kafka_events=600,
+        report_rows=2_000,
+        projection_events=400,
+    ),
+    "quick": Profile(
+        name="quick",
+        repeats=5,
+        due_inputs=20_000,
+        timers=1_000_000,
+        churn_pending=1_000_000,
+        churn_ops=200_000,
+        breach_window_s=30.0,
+        kafka_events=30_000,
+        report_rows=1_000_000,
+        projection_events=20_000,
+    ),
+    "full": Profile(
+        name="full",
+        repeats=7,
+        due_inputs=100_000,
+        timers=1_000_000,
+        churn_pending=1_000_000,
+        churn_ops=1_000_000,
+        breach_window_s=60.0,
+        kafka_events=300_000,
+        report_rows=10_000_000,
+        projection_events=200_000,
+    ),
 }

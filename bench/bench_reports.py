@@ -1,0 +1,467 @@
+"""Reports on PostgreSQL: compliance, log pages, CSV export, projection ingest.
+
+Setup: a migrated database whose `sla_timers` is bulk-loaded with N synthetic timers (90 days,
+4 departments x 25 agents x 3 levels x 2 metrics, every state), and whose rollup tables are then
+filled from those rows with the projection's own definitions (`rollups.row_stats_sql`,
+`combine_sql`, `bucket_sql`): the state the projection would have reached.
+
+- compliance: `queries.compliance.compliance` (a 30-day range with minute edges, by local date and
+  department, Europe/Oslo) against the plain GROUP BY of the same question on the raw rows. The
+  value and reference are queries per second (medians), so the ratio is the speed-up.
+- log pages: `queries.log.log_page` (50 rows, newest first) at page 1 and at page 10,000 (cursor
+  taken from the row before it).
+- CSV: `queries.log.export_sql` through `csv.stream_copy`, every row, against asyncpg's
+  `copy_from_query(..., format='csv')` of the same rows (raw columns, same order).
+- projection: `projection.store.commit_batch` (batches of 500 events: a timer started, then
+  fulfilled or missed) into the loaded database, against `copy_records_to_table` of the rows it
+  produced into a copy of the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from bench.harness import Goal, Metric, Profile, percentile, rss_bytes
+from bench.servers import servers
+from report_api.business_time import SecondsLeft
+from report_api.csv import stream_copy
+from report_api.cursor import Cursor
+from report_api.projection.events import parse_event
+from report_api.projection.handlers import COLUMNS
+from report_api.projection.store import Partition, commit_batch
+from report_api.queries.compliance import compliance
+from report_api.queries.log import LogQuery, export_sql, log_page, parse_sort
+from report_api.rollups import COUNTED_STATES, ROLLUPS, STAT_COLUMNS, combine_sql, row_stats_sql
+from report_api.testing import create_database, encode, sla_event
+
+METRICS = (
+    "compliance_vs_group_by",
+    "compliance_p95_ms",
+    "log_page_deep_p95_ms",
+    "csv_rows_per_second",
+    "csv_vs_copy",
+    "projection_events_per_second",
+    "projection_vs_copy",
+)
+ORIGIN = datetime(2026, 7, 1, tzinfo=UTC)
+SPAN_DAYS = 90
+DEPARTMENTS = ("support", "sales", "billing", "it")
+LEVELS = ("standard", "sales", "vip")
+METRICS_OF_TIMER = ("first_answer", "resolution")
+STATES = (("fulfilled", 70), ("missed", 10), ("breached", 5), ("running", 12), ("cancelled", 3))
+ZONE = ZoneInfo("Europe/Oslo")
+PAGE = 50
+DEEP_PAGE = 10_000
+QUERY_RUNS = 30
+PROJECTION_BATCH = 500
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+def timer_rows(count: int, seed: int = 3) -> Iterator[tuple[Any, ...]]:
+    """`count` rows of sla_timers (COLUMNS order), started over SPAN_DAYS from ORIGIN."""
+    rng = random.Random(seed)
+    states = [s for s, weight in STATES for _ in range(weight)]
+    span_s = SPAN_DAYS * 86_400
+    for n in range(count):
+        started = ORIGIN + timedelta(seconds=rng.randrange(span_s))
+        metric = METRICS_OF_TIMER[n % 2]
+        target = 3600.0 if metric == "first_answer" else 8 * 3600.0
+        state = rng.choice(states)
+        elapsed = rng.uniform(0, 2 * target)
+        ended = state in ("fulfilled", "missed", "cancelled")
+        if state == "fulfilled":
+            elapsed = min(elapsed, target)
+        elif state in ("missed", "breached"):
+            elapsed = max(elapsed, target + 1)
+        due = started + timedelta(seconds=target)
+        yield (
+            f"t{n // 2}:{metric}:1",
+            f"t{n // 2}",
+            metric,
+            1,
+            LEVELS[n % 3],
+            "24/7",
+            "sha256:bench",
+            target,
+            started,
+            due,
+            started + timedelta(seconds=elapsed) if ended else None,
+            elapsed,
+            target - elapsed,
+            state,
+            state in ("missed", "breached"),
+            False,
+            False,
+            DEPARTMENTS[n % 4],
+            f"agent-{n % 25}",
+            f"customer{n % 5000}@example.com",
+            "normal",
+            None,
+            "email",
+            started + timedelta(seconds=elapsed),
+            None,
+            [n],
+        )
+
+
+async def load(conn: asyncpg.Connection, count: int) -> None:
+    rows = timer_rows(count)
+    chunk = 200_000
+    while True:
+        part = [r for _, r in zip(range(chunk), rows, strict=False)]
+        if not part:
+            break
+        await conn.copy_records_to_table("sla_timers", records=part, columns=list(COLUMNS))
+    counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
+    for spec in ROLLUPS:
+        key = ", ".join(spec.key)
+        await conn.execute(
+            f"INSERT INTO {spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
+            f"SELECT {key}, {', '.join(combine_sql())} FROM ("
+            f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
+            f"{row_stats_sql()} FROM sla_timers WHERE state IN ({counted})"
+            f") s GROUP BY {key}"
+        )
+    await conn.execute("VACUUM ANALYZE")
+
+
+# ---- timing -------------------------------------------------------------------------------------
+
+
+async def timed_ms(
+    make: Callable[[int], Coroutine[Any, Any, Any]], runs: int
+) -> tuple[list[float], Any]:
+    """Milliseconds of each of `runs` calls (call i gets i), after one warm-up call."""
+    last = await make(-1)
+    out = []
+    for i in range(runs):
+        started = time.perf_counter()
+        last = await make(i)
+        out.append((time.perf_counter() - started) * 1000)
+    return out, last
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "runs": len(ms),
+    }
+
+
+GROUP_BY_SQL = (
+    "SELECT (started_at AT TIME ZONE $3)::date AS date, department, "
+    + ", ".join(combine_sql())
+    + " FROM (SELECT started_at, department, "
+    + row_stats_sql()
+    + " FROM sla_timers WHERE started_at >= $1 AND started_at < $2 AND state IN ("
+    + ", ".join(f"'{s}'" for s in COUNTED_STATES)
+    + ")) s GROUP BY 1, 2 HAVING sum(fulfilled_count) + sum(missed_count) > 0 ORDER BY 1, 2"
+)
+
+
+def report_range(i: int) -> tuple[datetime, datetime]:
+    """A 30-day range with minute edges, shifted by i hours (so runs do not hit one cache line)."""
+    start = ORIGIN + timedelta(days=20, hours=i % 48, minutes=7)
+    return start, start + timedelta(days=30, minutes=13)
+
+
+async def bench_compliance(conn: asyncpg.Connection, rows: int) -> list[Metric]:
+    async def ours(i: int) -> Any:
+        start, end = report_range(i)
+        return await compliance(
+            conn, start=start, end=end, zone=ZONE, group_by=["date", "department"], filters={}
+        )
+
+    async def plain(i: int) -> Any:
+        start, end = report_range(i)
+        return await conn.fetch(GROUP_BY_SQL, start, end, ZONE.key)
+
+    ours_ms: list[float] = []
+    plain_ms: list[float] = []
+    for _ in range(3):  # interleaved rounds: a noisy neighbour slows both alike
+        ms, _ = await timed_ms(ours, QUERY_RUNS // 3)
+        ours_ms += ms
+        ms, _ = await timed_ms(plain, max(QUERY_RUNS // 10, 2))
+        plain_ms += ms
+    result, records = await ours(0), await plain(0)  # the same question: the same answer
+    plain_total = sum(int(r["fulfilled_count"]) + int(r["missed_count"]) for r in records)
+    ours_total = result.totals.fulfilled_count + result.totals.missed_count
+    rate = 1000 / statistics.median(ours_ms)
+    plain_rate = 1000 / statistics.median(plain_ms)
+    details = {
+        "timers": rows,
+        "range": "30 days + minute edges, by date and department, Europe/Oslo",
+        "compliance": _summary(ours_ms),
+        "group_by": _summary(plain_ms),
+        "same_totals": ours_total == plain_total,
+    }
+    return [
+        Metric(
+            name="compliance_vs_group_by",
+            value=rate,
+            unit="reports/s",
+            reference=plain_rate,
+            reference_label="plain GROUP BY on raw rows, queries/s",
+            goal=Goal("ratio", ">=", 20),
+            details=details,
+        ),
+        Metric(
+            name="compliance_p95_ms",
+            value=percentile(ours_ms, 95),
+            unit="ms",
+            reference=percentile(plain_ms, 95),
+            reference_label="p95 of the plain GROUP BY",
+            goal=Goal("value", "<=", 100),
+            details={"timers": rows, "runs": len(ours_ms)},
+        ),
+    ]
+
+
+async def bench_log_pages(conn: asyncpg.Connection, rows: int) -> Metric:
+    as_of = ORIGIN + timedelta(days=SPAN_DAYS)
+    sort = parse_sort("-started")
+    query = LogQuery(start=None, end=None, filters={}, sort=sort, as_of=as_of)
+    seconds_left = SecondsLeft()
+    deep = min(DEEP_PAGE, max(rows // PAGE - 1, 1))
+    before = await conn.fetchrow(
+        "SELECT started_at, timer_id FROM sla_timers ORDER BY started_at DESC, timer_id DESC "
+        "OFFSET $1 LIMIT 1",
+        (deep - 1) * PAGE - 1,
+    )
+    cursor = Cursor(sort.text, before["started_at"], before["timer_id"], as_of)
+
+    def page(after: Cursor | None) -> Callable[[int], Coroutine[Any, Any, Any]]:
+        async def call(i: int) -> Any:
+            return await log_page(
+                conn, query=query, after=after, limit=PAGE, zone=ZONE, seconds_left=seconds_left
+            )
+
+        return call
+
+    first_ms: list[float] = []
+    deep_ms: list[float] = []
+    for _ in range(3):
+        ms, _ = await timed_ms(page(None), QUERY_RUNS // 3)
+        first_ms += ms
+        ms, result = await timed_ms(page(cursor), QUERY_RUNS // 3)
+        deep_ms += ms
+    return Metric(
+        name="log_page_deep_p95_ms",
+        value=percentile(deep_ms, 95),
+        unit="ms",
+        reference=percentile(first_ms, 95),
+        reference_label=f"p95 at page 1 ({PAGE} rows)",
+        goal=Goal("value", "<=", 100),
+        details={
+            "timers": rows,
+            "deep_page": deep,
+            "sort": sort.text,
+            "page_1": _summary(first_ms),
+            "deep": _summary(deep_ms),
+            "deep_rows_returned": len(result.rows),
+        },
+    )
+
+
+class PeakRss:
+    """Samples this process's resident set every 5 ms in a thread; `peak` above the start."""
+
+    def __init__(self) -> None:
+        self.start = rss_bytes()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, rss_bytes() - self.start)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes() - self.start)
+
+
+async def bench_csv(pool: asyncpg.Pool, rows: int, repeats: int) -> list[Metric]:
+    as_of = ORIGIN + timedelta(days=SPAN_DAYS)
+    sort = parse_sort("started")
+    query = LogQuery(start=None, end=None, filters={}, sort=sort, as_of=as_of)
+    raw_sql = f"SELECT {', '.join(COLUMNS)} FROM sla_timers ORDER BY started_at, timer_id"
+
+    async def ours() -> tuple[int, int, int]:
+        sql, args = export_sql(query, ([], []))
+        size = lines = 0
+        with PeakRss() as peak:
+            chunks = await stream_copy(
+                pool, sql, args, timezone=ZONE.key, statement_timeout_ms=600_000
+            )
+            async for chunk in chunks:
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+        return lines - 1, size, peak.peak
+
+    async def raw() -> tuple[int, int, int]:
+        size = lines = 0
+
+        async def sink(data: bytes) -> None:
+            nonlocal size, lines
+            size += len(data)
+            lines += bytes(data).count(b"\n")
+
+        with PeakRss() as peak:
+            async with pool.acquire() as conn:
+                await conn.copy_from_query(raw_sql, output=sink, format="csv")
+        return lines, size, peak.peak
+
+    runs: dict[str, list[tuple[float, int, int, int]]] = {"ours": [], "raw": []}
+    for _ in range(max(2, repeats // 2)):
+        for name, fn in (("ours", ours), ("raw", raw)):
+            started = time.perf_counter()
+            lines, size, peak = await fn()
+            runs[name].append((time.perf_counter() - started, lines, size, peak))
+    rate = statistics.median(r[1] / r[0] for r in runs["ours"])
+    raw_rate = statistics.median(r[1] / r[0] for r in runs["raw"])
+    details = {
+        "rows": runs["ours"][0][1],
+        "reference_rows": runs["raw"][0][1],
+        "csv_mib": round(runs["ours"][0][2] / 2**20, 1),
+        "reference_csv_mib": round(runs["raw"][0][2] / 2**20, 1),
+        "peak_rss_growth_mib": round(max(r[3] for r in runs["ours"]) / 2**20, 1),
+        "reference_peak_rss_growth_mib": round(max(r[3] for r in runs["raw"]) / 2**20, 1),
+        "export": "export_sql (neutralised cells, RFC 3339 times) via stream_copy, sort started",
+    }
+    return [
+        Metric(
+            name=name,
+            value=rate,
+            unit="rows/s",
+            reference=raw_rate,
+            reference_label="copy_from_query csv of the same rows, rows/s",
+            goal=Goal("ratio", ">=", 0.5),
+            details=details,
+        )
+        for name in ("csv_rows_per_second", "csv_vs_copy")
+    ]
+
+
+def projection_events(count: int) -> list[Any]:
+    """`count` SLA events as the projection reads them: started, then fulfilled or missed."""
+    out = []
+    base = ORIGIN + timedelta(days=SPAN_DAYS + 1)
+    tag = uuid.uuid4().hex[:6]
+    for n in range(count // 2):
+        ticket = f"p{tag}-{n}"
+        started = base + timedelta(seconds=n)
+        ended = started + timedelta(seconds=600 + (n % 7) * 900)
+        kind = "sla.fulfilled" if n % 5 else "sla.missed"
+        for type_, at in (("sla.started", started), (kind, ended)):
+            event = sla_event(
+                type_, ticket, time=at, started=started, department=DEPARTMENTS[n % 4]
+            )
+            out.append(parse_event(encode(event)))
+    return out
+
+
+async def bench_projection(conn: asyncpg.Connection, count: int) -> list[Metric]:
+    events = projection_events(count)
+    topic = f"sla-{uuid.uuid4().hex[:6]}"
+    partition = Partition(topic, 0)
+    offset: int | None = None
+    started = time.perf_counter()
+    for i in range(0, len(events), PROJECTION_BATCH):
+        batch = events[i : i + PROJECTION_BATCH]
+        nxt = i + len(batch)
+        await commit_batch(conn, batch, {partition: nxt}, {partition: offset})
+        offset = nxt
+    ours_s = time.perf_counter() - started
+    ids = sorted({e.timer_id for e in events})
+    produced = await conn.fetch(
+        f"SELECT {', '.join(COLUMNS)} FROM sla_timers WHERE timer_id = ANY($1::text[])", ids
+    )
+    await conn.execute(
+        "CREATE TEMP TABLE copy_target (LIKE sla_timers INCLUDING DEFAULTS INCLUDING INDEXES)"
+    )
+    records = [tuple(r) for r in produced]
+    started = time.perf_counter()
+    for i in range(0, len(records), PROJECTION_BATCH):
+        await conn.copy_records_to_table(
+            "copy_target", records=records[i : i + PROJECTION_BATCH], columns=list(COLUMNS)
+        )
+    copy_s = time.perf_counter() - started
+    rate, copy_rate = len(events) / ours_s, len(events) / copy_s
+    details = {
+        "events": len(events),
+        "timer_rows": len(records),
+        "batch": PROJECTION_BATCH,
+        "table_rows_before": "the loaded report data",
+        "reference": "copy_records_to_table of the resulting rows, same batches, indexed copy",
+    }
+    return [
+        Metric(
+            name=name,
+            value=rate,
+            unit="events/s",
+            reference=copy_rate,
+            reference_label="copy_records_to_table of the same rows, events/s",
+            goal=Goal("ratio", ">=", 0.5),
+            details=details,
+        )
+        for name in ("projection_events_per_second", "projection_vs_copy")
+    ]
+
+
+async def _run(profile: Profile, wanted: set[str]) -> list[Metric]:
+    out: list[Metric] = []
+    with servers(broker=False) as infra:
+        url = await create_database(infra.database_url, f"bench_{uuid.uuid4().hex[:8]}")
+        conn = await asyncpg.connect(url)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        try:
+            started = time.perf_counter()
+            await load(conn, profile.report_rows)
+            load_s = time.perf_counter() - started
+            print(f"  loaded {profile.report_rows:,} timers in {load_s:.0f} s", flush=True)
+            if wanted & {"compliance_vs_group_by", "compliance_p95_ms"}:
+                out += [
+                    m for m in await bench_compliance(conn, profile.report_rows) if m.name in wanted
+                ]
+            if "log_page_deep_p95_ms" in wanted:
+                out.append(await bench_log_pages(conn, profile.report_rows))
+            if wanted & {"csv_rows_per_second", "csv_vs_copy"}:
+                out += [
+                    m
+                    for m in await bench_csv(pool, profile.report_rows, profile.repeats)
+                    if m.name in wanted
+                ]
+            if wanted & {"projection_events_per_second", "projection_vs_copy"}:
+                out += [
+                    m
+                    for m in await bench_projection(conn, profile.projection_events)
+                    if m.name in wanted
+                ]
+        finally:
+            await pool.close()
+            await conn.close()
+    return out
+
+
+def run(profile: Profile, wanted: set[str]) -> list[Metric]:
+    return asyncio.run(_run(profile, wanted))
