@@ -9,13 +9,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from report_api import problems
@@ -43,9 +45,25 @@ class RequestMetrics:
     """Counts requests and times them to the end of the body (streamed CSV included), by route
     template, so that /v1/tickets/{ticket_id}/sla is one series whatever the ticket."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Callable[[], list[Any]]) -> None:
         self.app = app
         self.metrics = metrics
+        self._routes = routes
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    def template(self, path: str) -> str:
+        """The path template of the route that `path` matches (with its prefix), or
+        `unmatched`, so that a client cannot create series at will."""
+        if self._templates is None:
+            self._templates = [
+                (route.path_regex, route.path)
+                for route in self._routes()
+                if hasattr(route, "path_regex")
+            ]
+        for regex, template in self._templates:
+            if regex.match(path):
+                return str(template)
+        return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,8 +74,7 @@ class RequestMetrics:
         finished = False
 
         def observe() -> None:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self.template(scope["path"])
             method = scope["method"]
             elapsed = time.perf_counter() - started
             self.metrics.http_requests.labels(template, method, str(status)).inc()
@@ -129,7 +146,10 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
     for router in (compliance.router, log.router, tickets.router):
         app.include_router(router, prefix="/v1", dependencies=secured)
     _include_ui(app)
-    app.add_middleware(RequestMetrics, metrics=metrics)
+    # Included routers keep their routes unprefixed; iter_route_contexts gives the full paths.
+    app.add_middleware(
+        RequestMetrics, metrics=metrics, routes=lambda: list(iter_route_contexts(app.routes))
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
