@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from bench.harness import METRIC_NAMES, PROFILES, Metric, run_info, write_results
+from bench.harness import (
+    METRIC_NAMES,
+    PROFILES,
+    Metric,
+    render_markdown,
+    run_info,
+    write_results,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 AREAS = ("bench_business_time", "bench_timers", "bench_engine", "bench_reports")
@@ -46,7 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--only", help="comma-separated metric names")
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results go")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite RESULTS.md from results.json"
+    )
     args = parser.parse_args(argv)
+    notes_path = BENCH_DIR / "NOTES.md"
+    notes = notes_path.read_text() if notes_path.exists() else ""
+    if args.render:
+        results = json.loads((args.out / "results.json").read_text())
+        (args.out / "RESULTS.md").write_text(render_markdown(results, notes))
+        return 0
     profile = PROFILES[args.profile]
     wanted = select(args.only)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -64,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
             print_metric(metric)
             fresh.append(metric)
         print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
-        notes_path = BENCH_DIR / "NOTES.md"
-        notes = notes_path.read_text() if notes_path.exists() else ""
         write_results(args.out, fresh, info, notes)  # after each area: a crash keeps the rest
     return 0
 
