@@ -125,6 +125,7 @@ class EngineService:
         self._last_snapshot = time.monotonic()
         self._grace_us = int(settings.grace_seconds * 1_000_000)
         self.assigned_once = False
+        self._rebalances = 0  # bumped by every revocation and assignment, under the lock
         self.restoring = False
         self.last_batch_at = time.monotonic()
 
@@ -207,6 +208,7 @@ class EngineService:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
+            self._rebalances += 1
             gone = [tp.partition for tp in revoked if tp.partition in self.parts]
             await self._snapshot(force=True, partitions=gone)
             for partition in gone:
@@ -219,6 +221,7 @@ class EngineService:
         self.restoring = True
         try:
             async with self._lock:
+                self._rebalances += 1
                 ends = await self.consumer.end_offsets(list(assigned)) if assigned else {}
                 for tp in assigned:
                     await self._restore(tp, ends.get(tp, 0))
@@ -268,6 +271,7 @@ class EngineService:
         """Process until stop() is called."""
         assert self.consumer is not None
         while not self._stopping.is_set():
+            rebalances = self._rebalances
             try:
                 batch = await self.consumer.getmany(
                     timeout_ms=self._wait_ms(), max_records=self.settings.max_batch
@@ -279,8 +283,23 @@ class EngineService:
             if self._stopping.is_set():
                 break
             async with self._lock:
-                await self.process(batch)
+                if rebalances == self._rebalances:
+                    await self.process(batch)
+                else:
+                    self._refetch()
             self.maybe_reload_policy()
+
+    def _refetch(self) -> None:
+        """Drop a batch fetched across a rebalance and fetch again from where each engine is.
+
+        Such a batch may start at the group's committed offset, past the snapshot offset a
+        partition was just restored to: applying it would skip the records in between, and the
+        restored state would silently miss them (a lost event, a missed breach).
+        """
+        assert self.consumer is not None
+        topic = self.settings.ticket_topic
+        for partition, part in self.parts.items():
+            self.consumer.seek(TopicPartition(topic, partition), part.next_offset)
 
     def _wait_ms(self) -> int:
         """Sleep no longer than until the earliest alarm can fire (its instant plus the grace)."""
