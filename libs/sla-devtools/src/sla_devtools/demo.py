@@ -1,7 +1,9 @@
 """A live demo stream: realistic tickets in three departments, some answered in time, some not.
 
-Publishes structured CloudEvents to the ticket topic until stopped. Paired with
-deploy/policy.demo.yaml (targets of seconds), warnings and breaches appear within a minute.
+Publishes structured CloudEvents to the ticket topic until stopped. It reads the same policy as
+the engine (deploy/policy.demo.yaml: targets of seconds) and times each answer against the
+ticket's real target: about two in three in time, the rest late, so warnings and breaches
+appear within a minute.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import os
 import random
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from sla_core.codec import encode_ticket_event
+from sla_core.policy import Policy, load_policy
 
 log = logging.getLogger("sla_demo")
 
@@ -36,15 +40,41 @@ REQUESTERS = [
 ]
 
 
+IN_TIME_SHARE = 0.65
+FALLBACK_TARGET_SECONDS = 30.0
+
+
+def demo_ticket_id(run: int, number: int) -> str:
+    """The id of the demo's `number`th ticket (from 1) in run `run` (the demo's process id)."""
+    return f"DEMO-{run % 1000:03d}-{number:05d}"
+
+
 class DemoStream:
     """Creates tickets and plays out their lives in real time, with a seeded random choice."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, seed: int) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, topic: str, seed: int, policy: Policy | None = None
+    ) -> None:
         self.producer = producer
         self.topic = topic
+        self.policy = policy
         self.random = random.Random(seed)
         self.count = 0
         self.tasks: set[asyncio.Task[None]] = set()
+
+    def target_seconds(self, attrs: dict[str, Any], metric: str) -> float:
+        """The ticket's target for `metric` under the policy's rules (as the engine picks it)."""
+        if self.policy is None:
+            return FALLBACK_TARGET_SECONDS
+        level = self.policy.choose_level(attrs, datetime.now(UTC))
+        targets = self.policy.levels[level].targets if level in self.policy.levels else {}
+        return targets.get(metric, FALLBACK_TARGET_SECONDS)
+
+    def answer_delay(self, target: float) -> float:
+        """Seconds until an agent answers: well within the target, or past it."""
+        if self.random.random() < IN_TIME_SHARE:
+            return target * self.random.uniform(0.2, 0.85)
+        return target * self.random.uniform(1.15, 1.8)
 
     async def emit(self, type_: str, ticket_id: str, **data: Any) -> None:
         self.count += 1
@@ -60,10 +90,10 @@ class DemoStream:
 
     async def ticket_life(self, number: int) -> None:
         r = self.random
-        ticket_id = f"DEMO-{os.getpid() % 1000:03d}-{number:05d}"
+        ticket_id = demo_ticket_id(os.getpid(), number)
         department = r.choice(list(DEPARTMENTS))
         source = r.choice(SOURCES)
-        attrs = {
+        attrs: dict[str, Any] = {
             "source": source,
             "status": "new",
             "priority": r.choice(PRIORITIES),
@@ -75,10 +105,14 @@ class DemoStream:
         }
         await self.emit("ticket.created", ticket_id, ticket=attrs)
         agent = r.choice(DEPARTMENTS[department])
-        fast = {"chat": 10, "call": 6}.get(source, 30)
-        # about two in three tickets are answered in time
-        wait = r.uniform(2, fast * 0.9) if r.random() < 0.65 else r.uniform(fast * 1.1, fast * 2)
-        if r.random() < 0.15:
+        metric = {"chat": "chat_answer", "call": "call_answer"}.get(source, "first_answer")
+        wait = self.answer_delay(self.target_seconds(attrs, metric))
+        if r.random() < 0.6:  # most tickets are assigned before the answer
+            assign = min(r.uniform(1, 4), wait / 2)
+            await asyncio.sleep(assign)
+            await self.emit("ticket.updated", ticket_id, ticket={"agent": agent, "status": "open"})
+            wait -= assign
+        if source == "email" and r.random() < 0.3:  # an auto-responder stops no timer
             await asyncio.sleep(wait / 3)
             await self.emit("ticket.answered", ticket_id, channel="email", automated=True)
             await asyncio.sleep(wait * 2 / 3)
@@ -98,12 +132,21 @@ class DemoStream:
                 channel="email",
                 ticket={"last_message_by": "customer"},
             )
-            if r.random() < 0.3:
+            wait = self.answer_delay(self.target_seconds(attrs, "next_answer"))
+            if r.random() < 0.3:  # waiting on the customer pauses the clock
+                before = min(wait / 2, 3)
+                await asyncio.sleep(before)
                 await self.emit("ticket.updated", ticket_id, ticket={"status": "pending"})
                 await asyncio.sleep(r.uniform(5, 15))
                 await self.emit("ticket.updated", ticket_id, ticket={"status": "open"})
-            await asyncio.sleep(r.uniform(5, 50))
-            await self.emit("ticket.answered", ticket_id, channel="email", ticket={"agent": agent})
+                wait -= before
+            await asyncio.sleep(wait)
+            await self.emit(
+                "ticket.answered",
+                ticket_id,
+                channel="email",
+                ticket={"agent": agent, "last_message_by": "agent"},
+            )
         if r.random() < 0.05:
             await self.emit("ticket.deleted", ticket_id)
             return
@@ -140,7 +183,8 @@ async def _main(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await DemoStream(producer, args.topic, args.seed).run(args.rate, stop, args.limit)
+        stream = DemoStream(producer, args.topic, args.seed, load_policy(args.policy))
+        await stream.run(args.rate, stop, args.limit)
     finally:
         await producer.stop()
 
@@ -151,6 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         "--bootstrap", default=os.environ.get("SLA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
     parser.add_argument("--topic", default=os.environ.get("SLA_TICKET_TOPIC", "tickets.events"))
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=Path(os.environ.get("SLA_POLICY_FILE", "deploy/policy.demo.yaml")),
+        help="the engine's policy: answers are timed against its targets",
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="new tickets per minute")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limit", type=int, default=None, help="stop after this many tickets")

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sla_devtools.demo import demo_ticket_id
 from sla_devtools.infra import Infra, InfraError, from_env
 
 DEMO_TOKEN = "demo-token"
@@ -20,6 +22,14 @@ PROCESSES = ("sla-engine", "report-api", "demo")
 
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
+
+
+def _shown(path: str, root: Path) -> str:
+    """A path as a person would type it from the repository root."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
 
 
 def _env(infra: Infra, root: Path) -> dict[str, str]:
@@ -96,20 +106,31 @@ def start(root: Path) -> int:
     ok = _wait_http(f"{api}/healthz", 30) and _wait_http(f"{engine}/healthz", 30)
     token = env["SLA_API_TOKENS"].split(",")[0]
     auth = f"Authorization: Bearer {token}"
+    today = datetime.now(UTC).date()
+    span = f"from={today}&to={today + timedelta(days=1)}"
+    sla = _shown(_bin("sla"), root)
+    demo_pid = _pid(run_dir, "demo")
+    ticket = demo_ticket_id(demo_pid, 1) if demo_pid is not None else "DEMO-000-00001"
     print(f"""
 SLA engine demo is {"running" if ok else "starting (check the logs below)"}.
 
-  Report page      {api}/  (token: {token})
-  Report API       {api}/docs    OpenAPI {api}/openapi.json
-  Compliance       curl -H '{auth}' '{api}/v1/reports/compliance?group_by=department,metric'
-  SLA log (CSV)    curl -H '{auth}' '{api}/v1/reports/log?format=csv'
-  Engine metrics   {engine}/metrics    readiness {engine}/readyz
-  Breach topic     {_bin("sla")} tail --bootstrap {infra.bootstrap_servers}
-  Kafka            {infra.bootstrap_servers}     PostgreSQL {infra.database_url}
-  Logs             {run_dir}/{{sla-engine,report-api,demo,postgres,tansu}}.log
+  Report page      {api}/   (paste the token {token} at the top right)
+  Report API       {api}/docs   OpenAPI {api}/openapi.json
+  Engine           {engine}/metrics   readiness {engine}/readyz
+  Kafka            {infra.bootstrap_servers}   PostgreSQL {infra.database_url}
+  Logs             {_shown(str(run_dir), root)}/{{sla-engine,report-api,demo,postgres,tansu}}.log
 
-The demo policy (deploy/policy.demo.yaml) has targets of seconds: warnings and breaches
-appear within a minute. `make stop` stops everything.
+Try:
+  {sla} tail --bootstrap {infra.bootstrap_servers}
+      warnings and breaches as they happen (the first ones within a minute)
+  {sla} ticket {ticket} --api {api} --token {token}
+      one ticket's timers
+  curl -H '{auth}' '{api}/v1/reports/compliance?{span}&group_by=department,metric'
+  curl -H '{auth}' '{api}/v1/reports/log?{span}&format=csv'
+  {sla} check-policy deploy/policy.demo.yaml
+      the demo policy: targets of seconds, so things happen fast
+
+`make stop` stops everything.
 """)
     return 0 if ok else 1
 

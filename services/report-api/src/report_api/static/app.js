@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "sla-report-token";
 const LOG_PAGE = 50;
+const REFRESH_MS = 15000;
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
@@ -385,6 +386,11 @@ function init() {
     }));
   }
   $("load-more").addEventListener("click", guard(() => loadLog(true)));
+  let timer = null;
+  $("auto").addEventListener("change", () => {
+    clearInterval(timer);
+    timer = $("auto").checked ? setInterval(loadAll, REFRESH_MS) : null;
+  });
   $("csv").addEventListener("click", guard(downloadCsv));
   loadAll();
 }
