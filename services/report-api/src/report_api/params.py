@@ -17,6 +17,8 @@ from report_api.problems import bad_param
 MAX_RANGE_DAYS = 3660
 MAX_FILTER_VALUES = 100
 MAX_TEXT_LENGTH = 200
+# Text parameters: PostgreSQL text cannot hold NUL, so a value with one is refused up front.
+TEXT_PATTERN = r"^[^\x00]*$"
 # Instants outside these bounds are refused: bucket arithmetic near datetime's limits overflows.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
 
-from report_api.params import MAX_FILTER_VALUES, MAX_TEXT_LENGTH
+from report_api.params import MAX_FILTER_VALUES, MAX_TEXT_LENGTH, TEXT_PATTERN
 from report_api.services import Services
 
 bearer = HTTPBearer(
@@ -42,7 +42,7 @@ async def require_token(
     services.tokens.verify(None if credentials is None else credentials.credentials)
 
 
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH, pattern=TEXT_PATTERN)]
 
 
 def filter_param(what: str) -> object:

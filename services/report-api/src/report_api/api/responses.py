@@ -29,6 +29,9 @@ def csv_response(description: str, example: str) -> dict[int | str, dict[str, An
     }
 
 
+_PROBLEM_BODY = {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
 def fix_openapi(document: dict[str, Any]) -> dict[str, Any]:
     """Make the generated document say what the app does.
 
@@ -40,10 +43,9 @@ def fix_openapi(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.get("responses", {})
             responses.pop("422", None)
             for status, response in responses.items():
-                if status.startswith(("4", "5")) and "application/json" in response.get(
-                    "content", {}
-                ):
-                    response["content"] = {PROBLEM_JSON: response["content"]["application/json"]}
+                body = response.get("content", {}).get("application/json")
+                if status.startswith(("4", "5")) and body == _PROBLEM_BODY:
+                    response["content"] = {PROBLEM_JSON: body}
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -181,9 +181,11 @@ class ProjectionRunner:
 
     async def seek_to_stored(self, partitions: Iterable[TopicPartition]) -> None:
         """Seek each partition to its stored next offset, or to its beginning without one."""
-        assert self._conn is not None and self._consumer is not None
+        conn, consumer = self._conn, self._consumer
+        if conn is None or consumer is None:
+            return  # closing (an assignment that completes during shutdown): nothing to seek
         tps = list(partitions)
-        stored = await read_offsets(self._conn, (Partition(tp.topic, tp.partition) for tp in tps))
+        stored = await read_offsets(conn, (Partition(tp.topic, tp.partition) for tp in tps))
         beginning = []
         for tp in tps:
             partition = Partition(tp.topic, tp.partition)
@@ -192,9 +194,9 @@ class ProjectionRunner:
             if offset is None:
                 beginning.append(tp)
             else:
-                self._consumer.seek(tp, offset)
+                consumer.seek(tp, offset)
         if beginning:
-            await self._consumer.seek_to_beginning(*beginning)
+            await consumer.seek_to_beginning(*beginning)
 
     # ---- the loop -----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 
 from report_api.api.deps import PoolDep, ServicesDep, TimeZoneParam
 from report_api.api.responses import problem_responses
-from report_api.params import MAX_TEXT_LENGTH, parse_zone
+from report_api.params import MAX_TEXT_LENGTH, TEXT_PATTERN, parse_zone
 from report_api.problems import not_found
 from report_api.queries.tickets import ticket_timers
 from report_api.schemas import TicketSla
@@ -30,7 +30,11 @@ async def ticket_sla(
     services: ServicesDep,
     ticket_id: Annotated[
         str,
-        Path(max_length=MAX_TEXT_LENGTH, description="The helpdesk's ticket id."),
+        Path(
+            max_length=MAX_TEXT_LENGTH,
+            pattern=TEXT_PATTERN,
+            description="The helpdesk's ticket id.",
+        ),
     ],
     tz: TimeZoneParam = "UTC",
 ) -> Response:
