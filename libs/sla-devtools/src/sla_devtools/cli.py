@@ -246,7 +246,8 @@ def cmd_check_policy(args: argparse.Namespace) -> int:
     if not Path(args.file).is_file():
         print(f"sla check-policy: {args.file}: no such file", file=sys.stderr)
         return 2
-    return check_policy(args.file)
+    code: int = check_policy(args.file)
+    return code
 
 
 def parser() -> argparse.ArgumentParser:

@@ -59,7 +59,7 @@ def _path(error: ValidationError) -> str:
 def _message(error: ValidationError) -> str:
     if error.validator == "required":
         return "is required"
-    return error.message
+    return str(error.message)
 
 
 def schema_errors(event: Any) -> Iterator[str]:
