@@ -1,0 +1,88 @@
+"""The projection's pure fold: states, duplicates, corrections, deletions and rollup deltas."""
+
+from __future__ import annotations
+
+import pytest
+
+from report_api.projection.events import InvalidEvent, parse_event
+from report_api.projection.handlers import Outcome, fold_batch
+from report_api.projection.store import rollup_changes
+from report_api.testing import encode, sla_event
+
+START = "2026-03-02T10:00:00Z"
+
+
+def parsed(type_: str, ticket: str = "T1", **kw: object):
+    kw.setdefault("started", START)
+    kw.setdefault("time", START)
+    return parse_event(encode(sla_event(type_, ticket, **kw)))  # type: ignore[arg-type]
+
+
+def test_lifecycle_states_and_duplicates() -> None:
+    started = parsed("sla.started")
+    breached = parsed("sla.breached", time="2026-03-02T11:00:00Z")
+    missed = parsed("sla.missed", time="2026-03-02T11:30:00Z")
+    result = fold_batch([started, breached, started, missed], {}, [])
+    assert [o for _, o in result.outcomes] == [
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.APPLIED,
+    ]
+    row = result.after["T1:first_answer:1"]
+    assert row is not None and row.state == "missed" and row.breached
+    assert row.elapsed_seconds == 5400
+    # A later batch repeating an event sees it as a duplicate of the stored row.
+    again = fold_batch([missed], {row.timer_id: row}, [])
+    assert again.after == {} and again.outcomes[0][1] is Outcome.DUPLICATE
+
+
+def test_ended_timers_are_final_except_a_corrected_breach() -> None:
+    missed = fold_batch([parsed("sla.missed", time="2026-03-02T11:30:00Z")], {}, []).after
+    row = missed["T1:first_answer:1"]
+    assert row is not None
+    stale = fold_batch(
+        [parsed("sla.breached", time="2026-03-02T11:00:00Z")], {row.timer_id: row}, []
+    )
+    assert stale.outcomes[0][1] is Outcome.STALE
+    late = parsed("sla.fulfilled", time="2026-03-02T10:50:00Z", corrects_breach=True)
+    fixed = fold_batch([late], {row.timer_id: row}, [])
+    new = fixed.after[row.timer_id]
+    assert new is not None and new.state == "fulfilled" and new.corrected
+    deltas, dirty = rollup_changes(fixed)
+    # The missed contribution leaves (its rows recomputed), the fulfilled one arrives.
+    assert [(d[5], d[7]) for d in deltas] == [("missed", -1), ("fulfilled", 1)]
+    assert len(dirty) == 1
+
+
+def test_a_deleted_ticket_leaves_and_stays_gone() -> None:
+    done = parsed("sla.fulfilled", time="2026-03-02T10:10:00Z")
+    row = fold_batch([done], {}, []).after["T1:first_answer:1"]
+    assert row is not None
+    deletion = parsed("sla.cancelled", time="2026-03-02T12:00:00Z", ticket_deleted=True)
+    result = fold_batch([deletion, parsed("sla.started", cycle=2)], {row.timer_id: row}, [])
+    assert result.after == {row.timer_id: None}
+    assert set(result.deleted_tickets) == {"T1"}
+    assert [o for _, o in result.outcomes] == [Outcome.DELETED, Outcome.DELETED]
+    later = fold_batch([parsed("sla.started", cycle=3)], {}, ["T1"])
+    assert later.after == {}
+
+
+def test_running_and_cancelled_timers_contribute_nothing() -> None:
+    result = fold_batch([parsed("sla.started"), parsed("sla.cancelled", ticket="T2")], {}, [])
+    assert rollup_changes(result) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty"),
+        (b"not json", "not_json"),
+        (b'{"type": "sla.started", "data": {}}', "missing_field"),
+        (b'{"type": "ticket.created", "id": "x", "source": "s", "data": {}}', "unknown_type"),
+    ],
+)
+def test_invalid_values_are_named(value: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(value)
+    assert caught.value.reason == reason
