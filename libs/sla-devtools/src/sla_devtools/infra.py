@@ -144,12 +144,21 @@ class Infra:
         pid = self._kafka_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _alive(pid):
-                    break
-                time.sleep(0.05)
+            child = next((c for c in _CHILDREN if c.pid == pid), None)
+            if child is not None:  # our own child: reap it (a zombie still answers kill 0)
+                _CHILDREN.remove(child)
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
             else:
-                os.kill(pid, signal.SIGKILL)
+                for _ in range(100):
+                    if not _alive(pid):
+                        break
+                    time.sleep(0.05)
+                else:
+                    os.kill(pid, signal.SIGKILL)
         self._kafka_pidfile.unlink(missing_ok=True)
 
     # ---- postgres -----------------------------------------------------------------------

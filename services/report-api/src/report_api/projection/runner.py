@@ -79,6 +79,9 @@ class ProjectionRunner:
         self._retry_delay_s = retry_delay_s
         self._session_timeout_ms = session_timeout_ms
         self._conn: asyncpg.Connection | None = None
+        # The rebalance listener runs in the consumer's coordinator task and may seek while a
+        # batch commits: one operation at a time on the connection.
+        self._conn_lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         # Next offset stored for each owned partition (None: no row yet): what commits expect.
         self._positions: dict[Partition, int | None] = {}
@@ -185,7 +188,8 @@ class ProjectionRunner:
         if conn is None or consumer is None:
             return  # closing (an assignment that completes during shutdown): nothing to seek
         tps = list(partitions)
-        stored = await read_offsets(conn, (Partition(tp.topic, tp.partition) for tp in tps))
+        async with self._conn_lock:
+            stored = await read_offsets(conn, (Partition(tp.topic, tp.partition) for tp in tps))
         beginning = []
         for tp in tps:
             partition = Partition(tp.topic, tp.partition)
@@ -286,7 +290,8 @@ class ProjectionRunner:
                     )
             next_offsets[Partition(tp.topic, tp.partition)] = batch[-1].offset + 1
         expected = {p: self._positions.get(p) for p in next_offsets}
-        result = await commit_batch(self._conn, events, next_offsets, expected)
+        async with self._conn_lock:
+            result = await commit_batch(self._conn, events, next_offsets, expected)
         self._positions.update(next_offsets)
         self.batches += 1
         for event_type, outcome in result.outcomes:
