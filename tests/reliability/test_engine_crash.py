@@ -16,73 +16,21 @@ from pathlib import Path
 import pytest
 
 from sla_devtools.infra import Infra
-from tests.reliability.conftest import Ledger, Processes, Topics, engine_env
+from tests.reliability.support.harness import Ledger, Processes, Topics, engine_env
 from tests.reliability.support.logs import LogReader
-from tests.reliability.support.procs import ServiceProcess
+from tests.reliability.support.runs import (
+    PARTITIONS,
+    compare,
+    undisturbed_run,
+    wait_for_sentinels,
+)
 from tests.reliability.support.workload import (
     StreamProducer,
     distinct_events,
-    mismatches,
-    sentinel_ids,
     ticket_stream,
     verdicts,
 )
 from tests.support.kafka import create_topics
-
-PARTITIONS = 3
-
-
-async def undisturbed_run(
-    infra: Infra,
-    processes: Processes,
-    policy: Path,
-    name: str,
-    records: list,
-    prefix: str,
-) -> dict[str, dict]:
-    """The reference: one engine, never disturbed, reading the whole stream; its SLA events."""
-    topics = Topics.named(f"{name}-ref")
-    await create_topics(infra.bootstrap_servers, topics.tickets, partitions=PARTITIONS)
-    async with StreamProducer(infra.bootstrap_servers) as producer:
-        await producer.send(topics.tickets, records)
-    engine = processes.engine(
-        f"{name}-ref", engine_env(infra.bootstrap_servers, infra.database_url, topics, policy)
-    )
-    engine.start()
-    async with LogReader(infra.bootstrap_servers, topics.events) as reader:
-        await wait_for_sentinels(reader, prefix, engine)
-        await reader.settle()
-    engine.stop()
-    return distinct_events(reader.values)
-
-
-async def wait_for_sentinels(
-    reader: LogReader, prefix: str, engine: ServiceProcess, within: float = 90.0
-) -> None:
-    sentinels = sentinel_ids(prefix, PARTITIONS)
-
-    def done(r: LogReader) -> bool:
-        return sentinels <= {rec.key.decode() for rec in r.records}
-
-    await reader.until(done, within, "every partition's sentinel", on_timeout=engine.tail)
-
-
-def compare(expected: dict[str, dict], actual: dict[str, dict], ledger: Ledger) -> None:
-    """The verdict of every timer, then every SLA event, must be the undisturbed run's."""
-    want, got = verdicts(expected.values()), verdicts(actual.values())
-    diff = mismatches(want, got)
-    lost = expected.keys() - actual.keys()
-    extra = actual.keys() - expected.keys()
-    changed = [i for i in expected.keys() & actual.keys() if expected[i] != actual[i]]
-    ledger.timers_compared += len(want)
-    ledger.events_checked += len(expected)
-    ledger.mismatches += len(diff) + len(lost) + len(extra) + len(changed)
-    assert diff == [], "\n".join(diff[:20])
-    assert not lost and not extra and not changed, (
-        sorted(lost)[:5],
-        sorted(extra)[:5],
-        changed[:5],
-    )
 
 
 @pytest.mark.parametrize(

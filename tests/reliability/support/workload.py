@@ -52,7 +52,8 @@ TERMINAL = ("sla.fulfilled", "sla.missed", "sla.cancelled")
 class Record:
     partition: int
     key: bytes
-    value: bytes
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def partition_of(ticket_id: str, partitions: int) -> int:
@@ -183,7 +184,11 @@ class StreamProducer:
         for record in records:
             batch.append(
                 await self.producer.send(
-                    topic, record.value, key=record.key, partition=record.partition
+                    topic,
+                    record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    headers=list(record.headers),
                 )
             )
             sent += 1

@@ -18,6 +18,20 @@ from sla_core.events import SlaEvent, TicketEvent
 MAX_EVENT_BYTES: Final = 1_000_000
 REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject", "data")
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
+# data.ticket attributes that are strings or null (schemas/ticket-event.schema.json): a list or
+# an object in one of them would reach the rules and the pause lookup, which hash them
+TEXT_ATTRIBUTES: Final = (
+    "source",
+    "status",
+    "priority",
+    "department",
+    "agent",
+    "agent_status",
+    "requester",
+    "customer_group",
+    "referrer_url",
+    "last_message_by",
+)
 
 
 class DecodeError(ValueError):
@@ -124,6 +138,13 @@ def decode_ticket_event(
     custom = ticket.get("custom_fields")
     if custom is not None and not isinstance(custom, dict):
         raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
+    for name in TEXT_ATTRIBUTES:
+        value = ticket.get(name)
+        if value is not None and not isinstance(value, str):
+            raise DecodeError("wrong_type", f"data.ticket.{name} must be a string or null")
+    invitation = ticket.get("created_from_invitation")
+    if invitation is not None and not isinstance(invitation, bool):
+        raise DecodeError("wrong_type", "data.ticket.created_from_invitation must be a boolean")
     return TicketEvent(
         id=envelope["id"],
         source=envelope["source"],

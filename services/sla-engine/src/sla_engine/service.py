@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from sla_core.codec import DecodeError, decode_ticket_event, encode_sla_event
+from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_sla_event
 from sla_core.events import TICKET_TYPES, SlaEvent
 from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.adapters.snapshots import SnapshotStore
@@ -354,29 +354,49 @@ class EngineService:
             part.next_offset = offset + 1
             try:
                 event = decode_ticket_event(record.value, record.headers)  # type: ignore[attr-defined]
+                if event.time - wall > self._future_tolerance:
+                    raise DecodeError(
+                        "future_time",
+                        f"time {event.time.isoformat()} is more than "
+                        f"{self.settings.future_tolerance_seconds:g}s ahead of the wall clock",
+                    )
             except DecodeError as exc:
-                metrics.rejected.labels(exc.reason).inc()
-                metrics.dead_letters.labels(exc.reason).inc()
-                outbox.dead.append(DeadLetter(record, exc, tp.topic))
-                log.warning(
-                    "dead-lettered record",
-                    extra={
-                        "partition": tp.partition,
-                        "offset": offset,
-                        "reason": exc.reason,
-                        "error": str(exc),
-                    },
-                )
+                self._dead_letter(tp, record, exc, outbox)
                 continue
             if event.type not in TICKET_TYPES:
                 metrics.rejected.labels("unknown_type").inc()
                 continue
+            try:
+                result = engine.handle(event, wall)
+            except Exception as exc:
+                # a record the domain cannot apply must not stop the partition for good (the
+                # same record would crash every restart): park it with its reason
+                log.exception("ticket event could not be applied")
+                error = DecodeError("unprocessable", f"{type(exc).__name__}: {exc}")
+                self._dead_letter(tp, record, error, outbox)
+                continue
             metrics.consumed.labels(event.type).inc()
-            result = engine.handle(event, wall)
             if result.clamped:
                 metrics.future_clamped.inc()
             if offset >= part.suppress_until:
                 outbox.events.extend(result.outputs)
+
+    def _dead_letter(
+        self, tp: TopicPartition, record: Any, error: DecodeError, outbox: Outbox
+    ) -> None:
+        """Count, log once and queue for the dead-letter topic a record that cannot be applied."""
+        self.metrics.rejected.labels(error.reason).inc()
+        self.metrics.dead_letters.labels(error.reason).inc()
+        outbox.dead.append(DeadLetter(record, error, tp.topic))
+        log.warning(
+            "dead-lettered record",
+            extra={
+                "partition": tp.partition,
+                "offset": record.offset,
+                "reason": error.reason,
+                "error": str(error),
+            },
+        )
 
     def _advance_caught_up(self, outbox: Outbox) -> None:
         assert self.consumer is not None
@@ -436,14 +456,13 @@ class EngineService:
                 futures.append(await send(s.breach_topic, value, key=key, headers=[CONTENT_TYPE]))
         for dead in outbox.dead:
             record: Any = dead.record
-            futures.append(
-                await send(
-                    s.dlq_topic,
-                    record.value,
-                    key=record.key,
-                    headers=dead_letter_headers(record, dead.topic, dead.error),
-                )
-            )
+            value, headers = record.value, dead_letter_headers(record, dead.topic, dead.error)
+            if value is not None and len(value) > MAX_EVENT_BYTES:
+                # the producer (and a broker's default message.max.bytes) refuses it whole, and
+                # resending it forever would block the partition: keep its head and its size
+                headers.append(("__connect.errors.value.truncated", str(len(value)).encode()))
+                value = value[:MAX_EVENT_BYTES]
+            futures.append(await send(s.dlq_topic, value, key=record.key, headers=headers))
         await asyncio.gather(*futures)
 
     # ---- snapshots and policy ----------------------------------------------------------------
