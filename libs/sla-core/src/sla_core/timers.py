@@ -466,10 +466,15 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
     }
 
 
+# restored timers share their warning plans as new ones do (see _warning_plan)
+_warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
+
+
 def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
     """Rebuild a timer; its calendar is looked up by name in the policy now in force."""
     calendar = policy.calendars.get(raw["k"], ALWAYS_OPEN)
     paused = raw["ps"]
+    plan = tuple((label, e) for label, e in raw["w"])
     timer = Timer(
         ticket_id=ticket_id,
         metric=raw["m"],
@@ -481,7 +486,7 @@ def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         pauses=tuple((_from_us(a), _from_us(b)) for a, b in raw["p"]),
         paused_since=_from_us(paused) if paused is not None else None,
         breached=raw["b"],
-        warnings=tuple((label, e) for label, e in raw["w"]),
+        warnings=_warning_plans.setdefault(plan, plan),
         due_at=_from_us(raw["du"]) if raw["du"] is not None else None,
         seq=raw["q"],
     )

@@ -66,15 +66,15 @@ class PartitionEngine:
 
     # ---- alarms ---------------------------------------------------------------------------
 
-    def _arm(self, timers: list[Timer]) -> None:
-        """Arm each timer's next alarm (one heap entry per timer; firing arms the next one)."""
+    def _entries(self, timers: list[Timer]) -> list[tuple[int, str, str, int, int, str, Timer]]:
+        """The heap entries of each timer's next alarm (one per timer; firing arms the next)."""
+        entries = []
         for timer in timers:
             alarm = timer.next_alarm()
             if alarm is not None:
                 at, kind = alarm
                 self._counter += 1
-                heapq.heappush(
-                    self._heap,
+                entries.append(
                     (
                         to_us(at),
                         timer.ticket_id,
@@ -83,8 +83,13 @@ class PartitionEngine:
                         timer.version,
                         kind,
                         timer,
-                    ),
+                    )
                 )
+        return entries
+
+    def _arm(self, timers: list[Timer]) -> None:
+        for entry in self._entries(timers):
+            heapq.heappush(self._heap, entry)
 
     @property
     def open_alarms(self) -> int:
@@ -194,5 +199,6 @@ class PartitionEngine:
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
         engine.open_timers = len(armed)
-        engine._arm(armed)
+        engine._heap = engine._entries(armed)
+        heapq.heapify(engine._heap)  # O(n), where n pushes cost O(n log n)
         return engine

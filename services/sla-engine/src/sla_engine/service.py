@@ -38,6 +38,7 @@ from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, en
 from sla_core.events import TICKET_TYPES, SlaEvent
 from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.adapters.snapshots import SnapshotStore
+from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings
 from sla_engine.engine import PartitionEngine, to_us
 from sla_engine.metrics import EngineMetrics
@@ -128,6 +129,7 @@ class EngineService:
         self._rebalances = 0  # bumped by every revocation and assignment, under the lock
         self.restoring = False
         self.last_batch_at = time.monotonic()
+        self.collector = Collector(freeze_every=settings.snapshot_interval_seconds)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -240,9 +242,10 @@ class EngineService:
         committed = await self.consumer.committed(tp)
         if snapshot is not None:
             offset, meta, rows = snapshot
-            engine = PartitionEngine.restore(
-                tp.partition, self.policy, meta, rows, self._future_tolerance
-            )
+            with self.collector.paused():
+                engine = PartitionEngine.restore(
+                    tp.partition, self.policy, meta, rows, self._future_tolerance
+                )
         else:
             offset, rows = 0, []
             engine = PartitionEngine(tp.partition, self.policy, self._future_tolerance)
@@ -288,6 +291,7 @@ class EngineService:
                 else:
                     self._refetch()
             self.maybe_reload_policy()
+            self.collector.tick()
 
     def _refetch(self) -> None:
         """Drop a batch fetched across a rebalance and fetch again from where each engine is.
