@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from sla_devtools.infra import Infra
 from sla_engine.config import EngineSettings
@@ -101,6 +102,12 @@ async def test_live_ticket_breaches_on_the_breach_topic_and_answered_one_fulfils
         fulfilled = of_type(all_events, "sla.fulfilled")[0]
         assert fulfilled["subject"] == "ok-1"
         assert fulfilled["data"]["elapsed_seconds"] == pytest.approx(1.0, abs=0.01)
+        # batches are partitioned by key as any Kafka client would (murmur2), so each ticket's
+        # SLA events share one partition, in order
+        partitioner = DefaultPartitioner()
+        for record in events.records:
+            assert record.partition == partitioner(record.key, [0, 1, 2], [0, 1, 2])
+            assert list(record.headers) == [("content-type", b"application/cloudevents+json")]
 
 
 async def test_bad_records_go_to_the_dead_letter_topic_and_valid_ones_still_flow(
