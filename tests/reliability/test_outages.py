@@ -19,13 +19,28 @@ from tests.reliability.support.harness import Ledger, Processes, Topics, engine_
 from tests.reliability.support.logs import LogReader
 from tests.reliability.support.procs import ServiceProcess
 from tests.reliability.support.proxy import TcpProxy
+from tests.reliability.support.reportapi import (
+    TimerKey,
+    engine_verdicts,
+    raw_values,
+    report_api,
+    report_mismatches,
+    wait_for_report,
+)
 from tests.reliability.support.runs import (
     PARTITIONS,
+    backlog_run,
     compare,
     undisturbed_run,
     wait_for_sentinels,
 )
-from tests.reliability.support.workload import StreamProducer, distinct_events, ticket_stream
+from tests.reliability.support.workload import (
+    Record,
+    StreamProducer,
+    distinct_events,
+    partition_of,
+    ticket_stream,
+)
 from tests.support.kafka import create_topics
 
 QUICK_OUTAGE = 8.0
@@ -57,6 +72,16 @@ async def cut_broker(tmp_path: Path) -> AsyncIterator[TcpProxy]:
     finally:
         await proxy.close()
         broker.stop()
+
+
+async def check_report(api: ServiceProcess, expected: dict[TimerKey, str], ledger: Ledger) -> None:
+    """The SLA log report must come to show exactly `expected`."""
+    actual = await wait_for_report(api, expected, within=90)
+    diff = report_mismatches(expected, actual)
+    ledger.timers_compared += len(expected)
+    ledger.mismatches += len(diff)
+    assert diff == [], "\n".join(diff[:20])
+    assert api.stop() in {0, -15}
 
 
 async def watch_outage(engine: ServiceProcess, seconds: float, expect_unready: bool) -> int:
@@ -138,6 +163,7 @@ async def test_broker_cut_off_engine_retries_and_resumes_without_loss(
     cut_broker: TcpProxy,
     processes: Processes,
     policy_path: Path,
+    tmp_path: Path,
     ledger: Ledger,
     unique: str,
     outage: float,
@@ -153,7 +179,12 @@ async def test_broker_cut_off_engine_retries_and_resumes_without_loss(
         unique, engine_env(bootstrap, infra.database_url, topics, policy_path)
     )
     engine.start()
+    api = processes.add(
+        await report_api(infra.database_url, bootstrap, topics.events, tmp_path / "report-api.log")
+    )
+    api.start()
     await engine.wait_status("/readyz", 200, within=60)
+    await api.wait_status("/readyz", 200, within=60)
     first, rest = records[: len(records) // 2], records[len(records) // 2 :]
     async with StreamProducer(bootstrap) as producer:
         await producer.send(topics.tickets, first)
@@ -161,6 +192,7 @@ async def test_broker_cut_off_engine_retries_and_resumes_without_loss(
     await cut_broker.cut()
     ledger.fault("broker cut")
     await watch_outage(engine, outage, expect_unready=False)
+    assert api.alive, api.tail()
     await cut_broker.restore()
     async with StreamProducer(bootstrap) as producer:
         await producer.send(topics.tickets, rest)
@@ -171,3 +203,59 @@ async def test_broker_cut_off_engine_retries_and_resumes_without_loss(
     assert engine.stop() == 0
     ledger.events_checked += len(records) + len(reader.records)
     compare(expected, actual, ledger)
+    await check_report(api, engine_verdicts(expected), ledger)
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param(QUICK_OUTAGE, id="quick"),
+        pytest.param(FULL_OUTAGE, id="full", marks=pytest.mark.slow),
+    ],
+)
+async def test_postgres_outage_projector_waits_reports_unready_and_completes(
+    infra: Infra,
+    own_postgres: Infra,
+    processes: Processes,
+    policy_path: Path,
+    tmp_path: Path,
+    ledger: Ledger,
+    unique: str,
+    outage: float,
+) -> None:
+    prefix = f"q{unique}"
+    records = ticket_stream(61, 200, PARTITIONS, prefix)
+    events, _ = await backlog_run(infra, processes, policy_path, unique, records, prefix)
+    log = raw_values(events)
+    sla_topic = f"sla-outage-{unique}"
+    await create_topics(infra.bootstrap_servers, sla_topic, partitions=PARTITIONS)
+    api = processes.add(
+        await report_api(
+            own_postgres.database_url,
+            infra.bootstrap_servers,
+            sla_topic,
+            tmp_path / "report-api.log",
+            projection_max_records=40,
+        )
+    )
+    api.start()
+    await api.wait_status("/readyz", 200, within=60)
+    async with StreamProducer(infra.bootstrap_servers) as producer:
+        stream = asyncio.create_task(
+            producer.send(
+                sla_topic,
+                [Record(partition_of(k.decode(), PARTITIONS), k, v) for k, v in log],
+                per_second=len(log) / (outage + 4),
+                chunk=20,
+            )
+        )
+        await asyncio.sleep(1.5)
+        own_postgres.postgres_down("immediate")
+        ledger.fault("postgres stopped")
+        await api.wait_status("/readyz", 503, within=10)
+        await watch_outage(api, outage, expect_unready=True)
+        own_postgres.postgres_up(extra_settings={"fsync": "off"})
+        await api.wait_status("/readyz", 200, within=30)
+        await stream
+    ledger.events_checked += len(log)
+    await check_report(api, engine_verdicts(events), ledger)

@@ -5,7 +5,6 @@ the engine gave it in an undisturbed run."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from pathlib import Path
@@ -17,12 +16,12 @@ from sla_devtools.infra import Infra
 from tests.reliability.support.harness import Ledger, Processes
 from tests.reliability.support.procs import ServiceProcess
 from tests.reliability.support.reportapi import (
-    TimerKey,
     engine_verdicts,
     log_rows,
     raw_values,
     report_api,
-    report_verdicts,
+    report_mismatches,
+    wait_for_report,
 )
 from tests.reliability.support.runs import PARTITIONS, backlog_run
 from tests.reliability.support.workload import (
@@ -39,29 +38,6 @@ async def rows_now(api: ServiceProcess) -> int:
         return len(await log_rows(api))
     except httpx.HTTPError:
         return 0  # restarting, or the database is away
-
-
-async def wait_for_report(
-    api: ServiceProcess, expected: dict[TimerKey, str], within: float
-) -> dict[TimerKey, str]:
-    """Poll the report until it shows `expected`; return what it last showed."""
-    deadline = time.monotonic() + within
-    actual: dict[TimerKey, str] = {}
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            actual = report_verdicts(await log_rows(api))
-        if actual == expected:
-            break
-        await asyncio.sleep(0.5)
-    return actual
-
-
-def report_mismatches(expected: dict[TimerKey, str], actual: dict[TimerKey, str]) -> list[str]:
-    return [
-        f"{key}: {expected.get(key, 'absent')} expected, {actual.get(key, 'absent')} reported"
-        for key in sorted(expected.keys() | actual.keys())
-        if expected.get(key) != actual.get(key)
-    ]
 
 
 def with_reemissions(

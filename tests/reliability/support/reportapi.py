@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -84,3 +87,26 @@ def raw_values(events: dict[str, dict[str, Any]]) -> list[tuple[bytes, bytes]]:
         event = {**event, "data": {**event["data"], "emitted_at": event["time"]}}
         out.append((event["subject"].encode(), orjson.dumps(event)))
     return out
+
+
+async def wait_for_report(
+    api: ServiceProcess, expected: dict[TimerKey, str], within: float
+) -> dict[TimerKey, str]:
+    """Poll the report until it shows `expected`; return what it last showed."""
+    deadline = time.monotonic() + within
+    actual: dict[TimerKey, str] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            actual = report_verdicts(await log_rows(api))
+        if actual == expected:
+            break
+        await asyncio.sleep(0.5)
+    return actual
+
+
+def report_mismatches(expected: dict[TimerKey, str], actual: dict[TimerKey, str]) -> list[str]:
+    return [
+        f"{key}: {expected.get(key, 'absent')} expected, {actual.get(key, 'absent')} reported"
+        for key in sorted(expected.keys() | actual.keys())
+        if expected.get(key) != actual.get(key)
+    ]
