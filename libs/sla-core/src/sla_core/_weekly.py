@@ -29,9 +29,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+from sla_core.instants import from_us, to_us
 
 US = 1_000_000
 DAY_SECONDS = 86_400
@@ -42,8 +44,6 @@ Interval = tuple[int, int]
 # belongs to an overnight interval that runs into the next day.
 WeekHours = tuple[tuple[Interval, ...], ...]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
 # Offset changes are found by sampling; no zone changes its offset twice within this step.
 _SCAN_STEP_SECONDS = 3600
 # A day's intervals reach at most two days ahead and are clipped against the two days before it,
@@ -54,16 +54,6 @@ _DST_MARGIN_DAYS = 4
 def weekday(ordinal: int) -> int:
     """Monday 0 .. Sunday 6 of a proleptic Gregorian ordinal (date(1, 1, 1) was a Monday)."""
     return (ordinal - 1) % 7
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (moment - _EPOCH) // _ONE_US
-
-
-def from_us(us: int) -> datetime:
-    """The aware UTC datetime of microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _offset_at(zone: ZoneInfo, us: int) -> timedelta | None:

@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
-from sla_core._weekly import DAY_SECONDS, US, Interval, Timeline, WeekHours, from_us, to_us
+from sla_core._weekly import DAY_SECONDS, US, Interval, Timeline, WeekHours
+from sla_core.instants import from_us, to_us
 
 __all__ = ["ALWAYS_OPEN", "Calendar", "CalendarError", "build_calendar"]
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 from typing import Any, Final
 
 from sla_core.calendar import ALWAYS_OPEN, Calendar
 from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
+from sla_core.instants import from_us as _from_us
+from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
 
 ANSWER_METRICS: Final = ("first_answer", "next_answer", "chat_answer", "call_answer")
@@ -29,18 +30,8 @@ BREACH: Final = "__due__"  # alarm kind of a due; any other kind is a warning la
 DEDUP_WINDOW: Final = (
     64  # event identities remembered per ticket (duplicates arrive close together)
 )
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _us(at: datetime) -> int:
-    return (at - EPOCH) // timedelta(microseconds=1)
-
-
-def _from_us(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
-
-
-@lru_cache(maxsize=4096)
 def _warning_plan(
     thresholds: tuple[WarningThreshold, ...], target_seconds: float
 ) -> tuple[tuple[str, float], ...]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.instants import from_us, to_us
 from sla_core.policy import Policy
 from sla_core.timers import (
     BREACH,
@@ -26,19 +27,6 @@ from sla_core.timers import (
     state_from_dict,
     state_to_dict,
 )
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def to_us(at: datetime) -> int:
-    """Epoch microseconds of an aware datetime (exact)."""
-    return (at - EPOCH) // _US
-
-
-def from_us(us: int) -> datetime:
-    """The aware UTC datetime of epoch microseconds."""
-    return EPOCH + timedelta(microseconds=us)
 
 
 @dataclass

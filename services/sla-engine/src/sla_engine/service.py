@@ -277,15 +277,15 @@ class EngineService:
     async def _restore(self, tp: TopicPartition, end_offset: int) -> None:
         assert self.consumer is not None
         started = time.perf_counter()
-        snapshot = await self.store.load(tp.partition)
-        committed = await self.consumer.committed(tp)
-        if snapshot is not None:
-            offset, meta, rows = snapshot
-            with self.collector.paused():
+        with self.collector.paused():  # millions of new objects, none of them cyclic garbage
+            snapshot = await self.store.load(tp.partition)
+            committed = await self.consumer.committed(tp)
+            if snapshot is not None:
+                offset, meta, rows = snapshot
                 engine = PartitionEngine.restore(
                     tp.partition, self.policy, meta, rows, self._future_tolerance
                 )
-        else:
+        if snapshot is None:
             offset, rows = 0, []
             engine = PartitionEngine(tp.partition, self.policy, self._future_tolerance)
         self.consumer.seek(tp, offset)
