@@ -250,8 +250,10 @@ class _Context:
         if timer.paused_since is not None:
             timer.pauses = (*timer.pauses, (timer.paused_since, max(at, timer.paused_since)))
             timer.paused_since = None
+            timer.due_at = None  # the pause just closed moves the due
         stopped_at = max(at, timer.started_at)
-        timer.due_at = timer.compute_due()
+        if timer.due_at is None:  # otherwise current: every change of pauses or target schedules
+            timer.due_at = timer.compute_due()
         elapsed = timer.elapsed(stopped_at)
         fulfilled = stopped_at <= timer.due_at
         corrects = fulfilled and timer.breached

@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 
 from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_sla_event
 from sla_core.events import TICKET_TYPES, SlaEvent
@@ -101,12 +102,18 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.service.on_assigned(assigned)
 
 
+@lru_cache(maxsize=1 << 16)
+def _key_hash(key: bytes) -> int:
+    """murmur2 of a record key as Kafka's default partitioner takes it (pure Python in aiokafka,
+    so cached: a ticket's events come together)."""
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
 class _Batches:
     """Record batches being filled, one per topic partition, for `send_batch`."""
 
-    def __init__(self, producer: AIOKafkaProducer, partitioner: DefaultPartitioner) -> None:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self.partitioner = partitioner
         self.partitions: dict[str, list[int]] = {}
         self.open: dict[tuple[str, int], Any] = {}
         self.futures: list[Any] = []
@@ -115,7 +122,7 @@ class _Batches:
         partitions = self.partitions.get(topic)
         if partitions is None:
             partitions = self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        partition = self.partitioner(key, partitions, partitions)
+        partition = partitions[_key_hash(key) % len(partitions)]
         slot = (topic, partition)
         batch = self.open.get(slot)
         if batch is None:
@@ -168,7 +175,6 @@ class EngineService:
         self.restoring = False
         self.last_batch_at = time.monotonic()
         self.collector = Collector(freeze_every=settings.snapshot_interval_seconds)
-        self._partitioner = DefaultPartitioner()
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -496,7 +502,7 @@ class EngineService:
         assert producer is not None
         s = self.settings
         emitted_at = self.clock()
-        batches = _Batches(producer, self._partitioner)
+        batches = _Batches(producer)
         for event in outbox.events:
             value = encode_sla_event(event, source=s.source_name, emitted_at=emitted_at)
             key = event.ticket_id.encode()
