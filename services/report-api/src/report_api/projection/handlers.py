@@ -18,11 +18,11 @@ remembers the ticket, and events that arrive for it later are dropped.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from report_api.projection.events import SlaEvent
 
@@ -40,9 +40,12 @@ class Outcome(StrEnum):
     INVALID = "invalid"  # not an SLA event (counted by the runner)
 
 
-@dataclass(frozen=True, slots=True)
-class TimerRow:
-    """One row of `sla_timers`: a timer as of the last event applied to it."""
+class TimerRow(NamedTuple):
+    """One row of `sla_timers`: a timer as of the last event applied to it.
+
+    A named tuple rather than a frozen dataclass: the fold builds one per applied event and the
+    store sends them column-wise, and a tuple is about three times cheaper to build and already
+    holds its values in COLUMNS order."""
 
     timer_id: str
     ticket_id: str
@@ -72,7 +75,7 @@ class TimerRow:
     event_keys: tuple[int, ...]
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TimerRow))
+COLUMNS: tuple[str, ...] = TimerRow._fields
 
 
 def _next_state(current: str | None, event: SlaEvent) -> str:

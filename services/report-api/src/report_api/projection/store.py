@@ -146,9 +146,9 @@ class Partition:
 
 
 def _row(record: asyncpg.Record) -> TimerRow:
-    values = dict(record)
-    values["event_keys"] = tuple(values["event_keys"])
-    return TimerRow(**values)
+    values = list(record)  # _SELECT_TIMERS reads COLUMNS in order
+    values[-1] = tuple(values[-1])  # event_keys
+    return TimerRow._make(values)
 
 
 def _contributes(row: TimerRow | None) -> bool:
@@ -185,14 +185,14 @@ def rollup_changes(
     return deltas, dirty
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
+    """Rows as `width` columns (array parameters of an unnest)."""
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
-def _timer_values(row: TimerRow) -> list[Any]:
-    values = [getattr(row, c) for c in COLUMNS]
-    values[-1] = "{" + ",".join(map(str, row.event_keys)) + "}"
-    return values
+def _timer_values(row: TimerRow) -> tuple[Any, ...]:
+    # event_keys, the last of COLUMNS, travels as an array literal (see _TYPES)
+    return (*row[:-1], "{" + ",".join(map(str, row.event_keys)) + "}")
 
 
 async def read_offsets(

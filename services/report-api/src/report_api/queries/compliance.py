@@ -111,13 +111,24 @@ def _branch(
     filters: Mapping[str, Sequence[str]],
     extra: Sequence[str] = (),
 ) -> str:
+    """Rows of `source` whose `t` lies in one of `ranges`, one index range scan per range.
+
+    A plain join of the ranges to the table would leave the planner guessing how many rows each
+    range holds; it then scans the whole table (0.3 s at 1,000,000 timers to return a few rows).
+    The LATERAL subquery, kept from being flattened into a join by OFFSET 0, is run once per range
+    with its bounds as parameters of an index scan on `t`."""
     lo = params.add([r[0] for r in ranges], "timestamptz[]")
     hi = params.add([r[1] for r in ranges], "timestamptz[]")
-    clauses = [*extra, *any_of(params, filters, {d: f"s.{d}" for d in DIMENSIONS})]
+    clauses = [
+        f"{t} >= g.lo",
+        f"{t} < g.hi",
+        *extra,
+        *any_of(params, filters, {d: f"s.{d}" for d in DIMENSIONS}),
+    ]
     columns = ", ".join([f"{t} AS t", *(f"s.{d}" for d in dims), stats])
     return (
-        f"SELECT {columns} FROM {source} s JOIN unnest({lo}, {hi}) AS g(lo, hi) "
-        f"ON {t} >= g.lo AND {t} < g.hi {where(clauses)}"
+        f"SELECT x.* FROM unnest({lo}, {hi}) AS g(lo, hi) CROSS JOIN LATERAL "
+        f"(SELECT {columns} FROM {source} s {where(clauses)} OFFSET 0) x"
     )
 
 
