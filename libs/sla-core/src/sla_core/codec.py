@@ -13,25 +13,11 @@ from typing import Any, Final
 
 import orjson
 
-from sla_core.events import SlaEvent, TicketEvent
+from sla_core.events import TEXT_ATTRIBUTES, SlaEvent, TicketEvent
 
 MAX_EVENT_BYTES: Final = 1_000_000
 REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject", "data")
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
-# data.ticket attributes that are strings or null (schemas/ticket-event.schema.json): a list or
-# an object in one of them would reach the rules and the pause lookup, which hash them
-TEXT_ATTRIBUTES: Final = (
-    "source",
-    "status",
-    "priority",
-    "department",
-    "agent",
-    "agent_status",
-    "requester",
-    "customer_group",
-    "referrer_url",
-    "last_message_by",
-)
 
 
 class DecodeError(ValueError):

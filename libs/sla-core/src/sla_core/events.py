@@ -31,8 +31,8 @@ SLA_TYPES: Final = (
 )
 BREACH_TOPIC_TYPES: Final = frozenset({"sla.warning", "sla.breached"})
 
-# The ticket attributes a ticket event may carry in data.ticket; rules may test each of them.
-TICKET_ATTRIBUTES: Final = (
+# The data.ticket attributes that are strings or null (schemas/ticket-event.schema.json).
+TEXT_ATTRIBUTES: Final = (
     "source",
     "status",
     "priority",
@@ -41,12 +41,11 @@ TICKET_ATTRIBUTES: Final = (
     "agent_status",
     "requester",
     "customer_group",
-    "tags",
-    "custom_fields",
     "referrer_url",
-    "created_from_invitation",
     "last_message_by",
 )
+# The ticket attributes a ticket event may carry in data.ticket; rules may test each of them.
+TICKET_ATTRIBUTES: Final = (*TEXT_ATTRIBUTES, "tags", "custom_fields", "created_from_invitation")
 # The attributes copied onto every SLA event (SPEC section 5).
 REPORTED_ATTRIBUTES: Final = (
     "department",

@@ -59,6 +59,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sla_core.durations import duration_seconds, format_duration
+from sla_core.events import TEXT_ATTRIBUTES
 from sla_core.policy_yaml import NodePath, format_path
 
 
@@ -76,21 +77,7 @@ class FieldKind(enum.Enum):
 CUSTOM_FIELD_PREFIX = "custom_fields."
 
 FIELDS: Mapping[str, FieldKind] = {
-    **{
-        name: FieldKind.STRING
-        for name in (
-            "source",
-            "status",
-            "priority",
-            "department",
-            "agent",
-            "agent_status",
-            "requester",
-            "customer_group",
-            "referrer_url",
-            "last_message_by",
-        )
-    },
+    **{name: FieldKind.STRING for name in TEXT_ATTRIBUTES},
     "tags": FieldKind.LIST,
     "custom_fields": FieldKind.OBJECT,
     "created_from_invitation": FieldKind.BOOL,

@@ -12,20 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sla_core import codec
+from sla_core.events import SLA_TYPES
 
-EVENT_TYPES = frozenset(
-    {
-        "sla.started",
-        "sla.warning",
-        "sla.breached",
-        "sla.fulfilled",
-        "sla.missed",
-        "sla.cancelled",
-        "sla.retargeted",
-        "sla.paused",
-        "sla.resumed",
-    }
-)
+EVENT_TYPES = frozenset(SLA_TYPES)
 ENDING_TYPES = frozenset({"sla.fulfilled", "sla.missed", "sla.cancelled"})
 
 
