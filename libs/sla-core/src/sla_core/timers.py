@@ -12,7 +12,7 @@ the same input log gives the same ids whether it is processed live or replayed.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -463,27 +463,31 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
 _warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
 
 
-def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
-    """Rebuild a timer; its calendar is looked up by name in the policy now in force."""
-    calendar = policy.calendars.get(raw["k"], ALWAYS_OPEN)
-    paused = raw["ps"]
+def timer_from_dict(
+    ticket_id: str,
+    raw: Mapping[str, Any],
+    policy: Policy,
+    instant: Callable[[int], datetime] = _from_us,
+) -> Timer:
+    """Rebuild a timer; its calendar is looked up by name in the policy now in force. `instant`
+    turns stored microseconds into datetimes (a ticket's restore shares equal ones)."""
+    paused, due, pauses = raw["ps"], raw["du"], raw["p"]
     plan = tuple((label, e) for label, e in raw["w"])
-    timer = Timer(
-        ticket_id=ticket_id,
-        metric=raw["m"],
-        cycle=raw["c"],
-        level=raw["l"],
-        calendar=calendar,
-        target_seconds=raw["t"],
-        started_at=_from_us(raw["s"]),
-        pauses=tuple((_from_us(a), _from_us(b)) for a, b in raw["p"]),
-        paused_since=_from_us(paused) if paused is not None else None,
-        breached=raw["b"],
-        warnings=_warning_plans.setdefault(plan, plan),
-        due_at=_from_us(raw["du"]) if raw["du"] is not None else None,
-        seq=raw["q"],
+    return Timer(  # positional, in field order: restore builds millions of these
+        ticket_id,
+        raw["m"],
+        raw["c"],
+        raw["l"],
+        policy.calendars.get(raw["k"], ALWAYS_OPEN),
+        raw["t"],
+        instant(raw["s"]),
+        tuple((instant(a), instant(b)) for a, b in pauses) if pauses else (),
+        instant(paused) if paused is not None else None,
+        instant(due) if due is not None else None,
+        raw["b"],
+        _warning_plans.setdefault(plan, plan),
+        raw["q"],
     )
-    return timer
 
 
 def state_to_dict(state: TicketState) -> dict[str, Any]:
@@ -509,15 +513,23 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
 
 def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> TicketState:
     """Rebuild a ticket's state from `state_to_dict` output."""
-    running = {t["m"]: timer_from_dict(ticket_id, t, policy) for t in raw["r"]}
+    seen: dict[int, datetime] = {}  # a ticket's timers mostly share their instants
+
+    def instant(us: int) -> datetime:
+        found = seen.get(us)
+        if found is None:
+            found = seen[us] = _from_us(us)
+        return found
+
+    running = {t["m"]: timer_from_dict(ticket_id, t, policy, instant) for t in raw["r"]}
     last = running.get(raw["lr"]) if raw["lr"] is not None else None
     if raw["lt"] is not None:
-        last = timer_from_dict(ticket_id, raw["lt"], policy)
+        last = timer_from_dict(ticket_id, raw["lt"], policy, instant)
     return TicketState(
         ticket_id=ticket_id,
         attrs=raw["a"],
-        created_at=_from_us(raw["cr"]) if raw["cr"] is not None else None,
-        changed_at=_from_us(raw["ch"]) if raw["ch"] is not None else None,
+        created_at=instant(raw["cr"]) if raw["cr"] is not None else None,
+        changed_at=instant(raw["ch"]) if raw["ch"] is not None else None,
         level=raw["l"],
         agent_answered=raw["aa"],
         closed=raw["cl"],
