@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from sla_core.codec import MAX_EVENT_BYTES, REQUIRED, TEXT_ATTRIBUTES
+from sla_core.codec import MAX_EVENT_BYTES, REQUIRED
+from sla_core.events import TEXT_ATTRIBUTES
 
 WRONG_VALUES: tuple[Any, ...] = (5, 1.5, True, [], ["x"], {}, {"a": 1})
 BAD_TIMES = (
