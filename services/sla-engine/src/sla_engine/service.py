@@ -174,6 +174,7 @@ class EngineService:
         self.assigned_once = False
         self._rebalances = 0  # bumped by every revocation and assignment, under the lock
         self.restoring = False
+        self._prefetched: dict[int, asyncio.Future[Any]] = {}
         self.last_batch_at = time.monotonic()
         self.collector = Collector(freeze_every=settings.snapshot_interval_seconds)
 
@@ -271,8 +272,21 @@ class EngineService:
             async with self._lock:
                 self._rebalances += 1
                 ends = await self.consumer.end_offsets(list(assigned)) if assigned else {}
-                for tp in assigned:
-                    await self._restore(tp, ends.get(tp, 0))
+                # fetch every snapshot at once (PostgreSQL works on its own core) and rebuild
+                # them one by one as they arrive
+                self._prefetched = {
+                    tp.partition: asyncio.ensure_future(self.store.load(tp.partition))
+                    for tp in assigned
+                }
+                try:
+                    for tp in assigned:
+                        await self._restore(tp, ends.get(tp, 0))
+                finally:
+                    for task in self._prefetched.values():  # left by a failed restore
+                        if task.done() and not task.cancelled():
+                            task.exception()  # retrieved: the restore's own error is raised
+                        task.cancel()
+                    self._prefetched = {}
         finally:
             self.restoring = False
         self.assigned_once = True
@@ -285,7 +299,8 @@ class EngineService:
         assert self.consumer is not None
         started = time.perf_counter()
         with self.collector.paused():  # millions of new objects, none of them cyclic garbage
-            snapshot = await self.store.load(tp.partition)
+            prefetched = self._prefetched.pop(tp.partition, None)
+            snapshot = await (prefetched or self.store.load(tp.partition))
             committed = await self.consumer.committed(tp)
             if snapshot is not None:
                 offset, meta, rows = snapshot
