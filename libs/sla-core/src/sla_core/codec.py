@@ -19,6 +19,8 @@ MAX_EVENT_BYTES: Final = 1_000_000
 REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject", "data")
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 
+_TEXT: Final = frozenset(TEXT_ATTRIBUTES)
+
 
 class DecodeError(ValueError):
     """A record that is not a valid ticket event; `reason` is a short stable code for metrics."""
@@ -118,19 +120,20 @@ def decode_ticket_event(
     automated = data.get("automated", False)
     if not isinstance(automated, bool):
         raise DecodeError("wrong_type", "data.automated must be a boolean")
-    tags = ticket.get("tags")
-    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-        raise DecodeError("wrong_type", "data.ticket.tags must be a list of strings")
-    custom = ticket.get("custom_fields")
-    if custom is not None and not isinstance(custom, dict):
-        raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
-    for name in TEXT_ATTRIBUTES:
-        value = ticket.get(name)
-        if value is not None and not isinstance(value, str):
-            raise DecodeError("wrong_type", f"data.ticket.{name} must be a string or null")
-    invitation = ticket.get("created_from_invitation")
-    if invitation is not None and not isinstance(invitation, bool):
-        raise DecodeError("wrong_type", "data.ticket.created_from_invitation must be a boolean")
+    for name, value in ticket.items():  # only what is present: most events carry a few
+        if value is None:
+            continue
+        if name in _TEXT:
+            if not isinstance(value, str):
+                raise DecodeError("wrong_type", f"data.ticket.{name} must be a string or null")
+        elif name == "tags":
+            if not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
+                raise DecodeError("wrong_type", "data.ticket.tags must be a list of strings")
+        elif name == "custom_fields":
+            if not isinstance(value, dict):
+                raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
+        elif name == "created_from_invitation" and not isinstance(value, bool):
+            raise DecodeError("wrong_type", "data.ticket.created_from_invitation must be a boolean")
     return TicketEvent(
         id=envelope["id"],
         source=envelope["source"],
