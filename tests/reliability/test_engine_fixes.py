@@ -155,3 +155,20 @@ async def test_a_batch_fetched_across_a_rebalance_is_dropped_and_fetched_again(
     assert consumer.seeks == [(0, 5)]  # fetch again from where the restored engine is
     assert service.parts[0].next_offset == 5  # records 5 to 8 were not skipped
     assert service.parts[0].engine.tickets == {}
+
+
+async def test_a_restore_that_fails_is_retried_not_abandoned(
+    service: EngineService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebalance while the snapshots are out of reach (PostgreSQL down) must wait for them:
+    a partition assigned without its engine would have its records fetched and skipped."""
+    attempts: list[int] = []
+
+    async def restore(tp: TopicPartition, end_offset: int) -> None:
+        attempts.append(tp.partition)
+        if len(attempts) == 1:
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(service, "_restore", restore)
+    await service._restore_until_done(TopicPartition("tickets", 2), 0)
+    assert attempts == [2, 2]

@@ -259,3 +259,50 @@ async def test_postgres_outage_projector_waits_reports_unready_and_completes(
         await stream
     ledger.events_checked += len(log)
     await check_report(api, engine_verdicts(events), ledger)
+
+
+async def test_a_replica_dies_during_a_postgres_outage_and_the_survivor_restores_after_it(
+    infra: Infra,
+    own_postgres: Infra,
+    processes: Processes,
+    policy_path: Path,
+    ledger: Ledger,
+    unique: str,
+) -> None:
+    """The rebalance that follows the death needs the snapshots, which are out of reach: the
+    survivor must wait for them, not take the partitions over empty-handed."""
+    prefix = f"r{unique}"
+    records = ticket_stream(71, 200, PARTITIONS, prefix)
+    expected = await undisturbed_run(infra, processes, policy_path, unique, records, prefix)
+
+    topics = Topics.named(unique)
+    await create_topics(infra.bootstrap_servers, topics.tickets, partitions=PARTITIONS)
+    env = engine_env(infra.bootstrap_servers, own_postgres.database_url, topics, policy_path)
+    survivor = processes.engine(f"{unique}-a", env)
+    victim = processes.engine(f"{unique}-b", env)
+    survivor.start()
+    victim.start()
+    await survivor.wait_status("/readyz", 200, within=60)
+    await victim.wait_status("/readyz", 200, within=60)
+    async with (
+        StreamProducer(infra.bootstrap_servers) as producer,
+        LogReader(infra.bootstrap_servers, topics.events) as reader,
+    ):
+        stream = asyncio.create_task(
+            producer.send(topics.tickets, records, per_second=len(records) / 10)
+        )
+        await asyncio.sleep(2.5)  # the group has settled on two members
+        own_postgres.postgres_down("immediate")
+        ledger.fault("postgres stopped")
+        victim.kill()
+        ledger.fault("replica kill -9")
+        await watch_outage(survivor, QUICK_OUTAGE, expect_unready=True)
+        own_postgres.postgres_up(extra_settings={"fsync": "off"})
+        await survivor.wait_status("/readyz", 200, within=60)
+        await stream
+        await wait_for_sentinels(reader, prefix, survivor)
+        await reader.settle()
+        actual = distinct_events(reader.values)
+    assert survivor.stop() == 0
+    ledger.events_checked += len(records) + len(reader.records)
+    compare(expected, actual, ledger)

@@ -280,7 +280,7 @@ class EngineService:
                 }
                 try:
                     for tp in assigned:
-                        await self._restore(tp, ends.get(tp, 0))
+                        await self._restore_until_done(tp, ends.get(tp, 0))
                 finally:
                     for task in self._prefetched.values():  # left by a failed restore
                         if task.done() and not task.cancelled():
@@ -294,6 +294,30 @@ class EngineService:
             "partitions assigned",
             extra={"partitions": sorted(tp.partition for tp in assigned)},
         )
+
+    async def _restore_until_done(self, tp: TopicPartition, end_offset: int) -> None:
+        """Restore a partition, retrying with backoff while its snapshot is out of reach.
+
+        Giving up would leave an assigned partition without an engine: its records would be
+        fetched and skipped until the next rebalance, which may never come. Meanwhile the
+        replica is not ready (`restoring`); a stop ends the wait.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await self._restore(tp, end_offset)
+                return
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning(
+                    "restoring partition %s failed (%s); retrying in %.1fs",
+                    tp.partition,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def _restore(self, tp: TopicPartition, end_offset: int) -> None:
         assert self.consumer is not None
