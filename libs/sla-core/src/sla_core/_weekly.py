@@ -19,10 +19,12 @@ How wall-clock hours become instants (SPEC section 4, decided here):
 
 Speed: one day's intervals are resolved once and cached. A date is *regular* when it is no holiday
 and no UTC-offset change happens within a few days of it; a regular date is open exactly as long
-as the weekly template says. So the open time of a long range is whole weeks times the weekly
-total, plus the template for the odd days, plus a per-year sorted table of the few irregular dates
-(holidays, DST days) and how far each differs from the template. `due_us` jumps whole weeks with
-that closed form, so its cost does not grow with the target.
+as the weekly template says. So the open time before a date is whole weeks times the weekly total,
+plus the template for the odd days, plus a correction from one sorted table of the few irregular
+dates (holidays, DST days) of a contiguous run of years, with running sums of how far each
+differs from the template. Both directions are closed form: `dates_total` is two lookups in that
+table, and `due_us` finds the date a target is reached on by one bisection of the table's running
+open time and a division by the weekly total, so neither's cost grows with the range or target.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sla_core.instants import from_us, to_us
@@ -49,6 +52,9 @@ _SCAN_STEP_SECONDS = 3600
 # A day's intervals reach at most two days ahead and are clipped against the two days before it,
 # so an offset change further than this from a date cannot alter it.
 _DST_MARGIN_DAYS = 4
+# The table of irregular dates grows to take in years up to this far from those it holds; a year
+# further away replaces it, so a stray far-off instant does not resolve every year in between.
+_TABLE_GAP_YEARS = 20
 
 
 def weekday(ordinal: int) -> int:
@@ -78,6 +84,17 @@ def _offset_change_dates(zone: ZoneInfo, year: int) -> frozenset[int]:
     return frozenset(o for o in marked if first <= o < last)
 
 
+class _Table(NamedTuple):
+    """Irregular dates of the years from the date `first` up to the date `stop` (both Jan 1)."""
+
+    first: int
+    stop: int
+    ordinals: list[int]  # the irregular dates, sorted
+    devs: list[int]  # devs[i]: sum of (actual - template) open time of ordinals[:i]
+    ends: list[int]  # ends[i]: open time from ordinal 1 to the end of ordinals[i]
+    stop_total: int  # open time from ordinal 1 to `stop`
+
+
 class Timeline:
     """Open intervals of a weekly schedule in one zone, minus holidays, as UTC microseconds.
 
@@ -104,7 +121,8 @@ class Timeline:
         self._raw: dict[int, tuple[Interval, ...]] = {}
         self._days: dict[int, tuple[Interval, ...]] = {}
         self._totals: dict[int, int] = {}
-        self._years: dict[int, tuple[list[int], list[int]]] = {}
+        self._years: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._table = _Table(0, 0, [], [0], [], 0)
 
     # One local date.
 
@@ -186,32 +204,85 @@ class Timeline:
 
     # Ranges of dates in closed form.
 
-    def _irregular(self, year: int) -> tuple[list[int], list[int]]:
-        """The year's irregular dates, sorted, and running sums of (actual - template) open time."""
+    def _irregular(self, year: int) -> tuple[tuple[int, int], ...]:
+        """The year's irregular dates, sorted, each with (actual - template) open time."""
         got = self._years.get(year)
         if got is None:
             first, last = date(year, 1, 1).toordinal(), date(year + 1, 1, 1).toordinal()
             holidays = {o for o in self._holidays_of_year(year) if first <= o < last}
             ordinals = sorted(holidays | _offset_change_dates(self.zone, year))
-            running = [0]
-            for o in ordinals:
-                running.append(running[-1] + self.day_total(o) - self._standard[weekday(o)])
-            got = self._years[year] = (ordinals, running)
+            got = tuple((o, self.day_total(o) - self._standard[weekday(o)]) for o in ordinals)
+            self._years[year] = got
         return got
+
+    def _template_before(self, ordinal: int) -> int:
+        """Template open time of the dates from ordinal 1 (a Monday) up to `ordinal`."""
+        weeks, days = divmod(ordinal - 1, WEEK_DAYS)
+        return weeks * self.week_us + self._standard_running[days]
+
+    def _cover(self, first: int, stop: int) -> _Table:
+        """The table, grown (or replaced) to hold local dates [first, stop) and so to give the
+        open time before any of them and before `stop`."""
+        table = self._table
+        if table.first <= first and stop <= table.stop:
+            return table
+        lo, hi = date.fromordinal(first).year, date.fromordinal(max(stop - 1, first)).year
+        if table.stop > table.first:
+            held_lo = date.fromordinal(table.first).year
+            held_hi = date.fromordinal(table.stop - 1).year
+            if lo - held_hi <= _TABLE_GAP_YEARS and held_lo - hi <= _TABLE_GAP_YEARS:
+                lo, hi = min(lo, held_lo), max(hi, held_hi)
+        ordinals: list[int] = []
+        devs = [0]
+        ends: list[int] = []
+        for year in range(lo, hi + 1):
+            for o, dev in self._irregular(year):
+                ordinals.append(o)
+                devs.append(devs[-1] + dev)
+                ends.append(self._template_before(o + 1) + devs[-1])
+        table_stop = date(hi + 1, 1, 1).toordinal()
+        stop_total = self._template_before(table_stop) + devs[-1]
+        table = _Table(date(lo, 1, 1).toordinal(), table_stop, ordinals, devs, ends, stop_total)
+        self._table = table  # one assignment: readers see the old table or the new one
+        return table
+
+    def _open_before(self, table: _Table, ordinal: int) -> int:
+        """Open time of the dates from ordinal 1 up to `ordinal` (within the table's years),
+        counting only the table's irregular dates as irregular: differences are exact."""
+        return self._template_before(ordinal) + table.devs[bisect_left(table.ordinals, ordinal)]
 
     def dates_total(self, first: int, stop: int) -> int:
         """Open microseconds of the intervals that start on local dates [first, stop)."""
         if stop <= first:
             return 0
-        weeks, rest = divmod(stop - first, WEEK_DAYS)
-        wd = weekday(first)
-        total = (
-            weeks * self.week_us + self._standard_running[wd + rest] - self._standard_running[wd]
-        )
-        for year in range(date.fromordinal(first).year, date.fromordinal(stop - 1).year + 1):
-            ordinals, running = self._irregular(year)
-            total += running[bisect_left(ordinals, stop)] - running[bisect_left(ordinals, first)]
-        return total
+        table = self._cover(first, stop)
+        return self._open_before(table, stop) - self._open_before(table, first)
+
+    def _date_reaching(self, first: int, remaining: int) -> tuple[int, int]:
+        """The first local date from `first` on whose end the open time since `first` reaches
+        `remaining` (> 0), and the open time still to go when that date begins."""
+        table = self._table
+        if not table.first <= first < table.stop:
+            table = self._cover(first, first + 1)
+        goal = self._open_before(table, first) + remaining
+        while table.stop_total < goal:  # reach beyond the table: add the years the goal needs
+            days = WEEK_DAYS * ((goal - table.stop_total) // self.week_us + 1)
+            table = self._cover(first, table.stop + days)
+            goal = self._open_before(table, first) + remaining
+        k = bisect_left(table.ends, goal)
+        dev = table.devs[k]
+        if k < len(table.ordinals):
+            o = table.ordinals[k]
+            before = self._template_before(o) + dev
+            if before < goal:  # reached on the irregular date itself
+                return o, goal - before
+        # Reached on a regular date after the irregular ones before k: invert the template.
+        # With goal - dev - 1 = weeks * week_us + rest, the date is the `days`-th of week
+        # `weeks` (1..7) whose end is the first to reach rest + 1.
+        weeks, rest = divmod(goal - dev - 1, self.week_us)
+        running = self._standard_running
+        days = bisect_left(running, rest + 1, 1, WEEK_DAYS + 1)
+        return WEEK_DAYS * weeks + days, rest + 1 - running[days - 1]
 
     # Questions about instants.
 
@@ -248,8 +319,10 @@ class Timeline:
         open instant at or after `a`). Requires week_us > 0."""
         la = self.local_ordinal(a)
         remaining = target
+        cached = self._days
         for o in range(la - 2, la + 2):
-            for s, e in self.day(o):
+            spans = cached.get(o)
+            for s, e in self.day(o) if spans is None else spans:
                 if e <= a:
                     continue
                 if s < a:
@@ -263,19 +336,12 @@ class Timeline:
             while not self.day(d):
                 d += 1
             return self.day(d)[0][0]
-        week = self.week_us
-        weeks = (remaining - 1) // week
-        while weeks > 0:
-            passed = self.dates_total(d, d + WEEK_DAYS * weeks)
-            if passed < remaining:
-                d += WEEK_DAYS * weeks
-                remaining -= passed
-                weeks = (remaining - 1) // week
-            else:  # longer-than-template days (DST) overshot: take fewer weeks
-                weeks //= 2
-        while (total := self.day_total(d)) < remaining:
-            remaining -= total
-            d += 1
+        if remaining > self.week_us:
+            d, remaining = self._date_reaching(d, remaining)
+        else:  # a week or less: a few cached days cost less than the table lookups
+            while (total := self.day_total(d)) < remaining:
+                remaining -= total
+                d += 1
         for s, e in self.day(d):
             if remaining <= e - s:
                 return s + remaining
