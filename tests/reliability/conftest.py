@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from sla_devtools.infra import Infra
 from tests.reliability.support.harness import LEDGER, Ledger, Processes
 from tests.reliability.support.workload import POLICY
 
@@ -56,9 +55,3 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield procs
     finally:
         procs.stop_all()
-
-
-@pytest.fixture
-def shared(infra: Infra) -> Infra:
-    """The session's broker and database (never stopped by a test: see the outage tests)."""
-    return infra
