@@ -1,6 +1,7 @@
 """The engine fixes the fault suite led to, pinned without infrastructure: a batch fetched across a
-rebalance is dropped and re-fetched, a record the domain cannot apply or that lies in the future
-is dead-lettered, an oversized dead letter is cut to size, and ticket attributes must be text."""
+rebalance is dropped and re-fetched, a record the domain cannot apply or that lies absurdly far in
+the future is dead-lettered (a clock somewhat ahead is clamped), an oversized dead letter is cut
+to size, and ticket attributes must be text."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiokafka import TopicPartition
 
 from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_ticket_event
 from sla_engine.config import EngineSettings
-from sla_engine.engine import PartitionEngine
+from sla_engine.engine import PartitionEngine, to_us
 from sla_engine.service import DeadLetter, EngineService, Outbox, Partition
 from tests.reliability.support.workload import POLICY
 
@@ -74,6 +75,19 @@ def test_a_time_beyond_the_future_tolerance_is_dead_lettered(service: EngineServ
     assert [d.error.reason for d in outbox.dead] == ["future_time"]
     assert outbox.events == []
     assert service.parts[0].next_offset == 1
+
+
+def test_a_clock_somewhat_ahead_is_clamped_and_counted_not_dead_lettered(
+    service: EngineService,
+) -> None:
+    """Between the tolerance (5 min) and the rejection bound (1 day): applied at the wall clock,
+    counted, and the watermark stays at the wall clock."""
+    outbox = apply(service, FakeRecord(0, event(at=NOW + timedelta(hours=2))))
+    assert outbox.dead == []
+    assert [e.type for e in outbox.events][:1] == ["sla.started"]
+    assert outbox.events[0].data["started_at"] == NOW
+    assert service.parts[0].engine.watermark_us <= to_us(NOW)
+    assert service.metrics.future_clamped._value.get() == 1
 
 
 def test_a_record_the_domain_cannot_apply_is_dead_lettered_not_fatal(

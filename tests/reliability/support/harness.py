@@ -59,6 +59,7 @@ def engine_env(
         "SLA_GRACE_SECONDS": "0.5",
         "SLA_TOPIC_PARTITIONS": "3",
         "SLA_FUTURE_TOLERANCE_SECONDS": str(FUTURE_TOLERANCE_SECONDS),
+        "SLA_FUTURE_REJECT_SECONDS": str(FUTURE_TOLERANCE_SECONDS),
     }
     env.update({f"SLA_{k.upper()}": str(v) for k, v in extra.items()})
     return env

@@ -24,6 +24,11 @@ class EngineSettings(BaseSettings):
     future_tolerance_seconds: float = Field(
         300.0, ge=0, description="An event time further ahead of the wall clock is clamped."
     )
+    future_reject_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="An event time this far ahead is absurd (a broken clock): dead-lettered.",
+    )
     kafka_idempotence: bool = Field(
         True, description="Idempotent producer; the pip dev broker (tansu) refuses it: set false."
     )

@@ -350,6 +350,10 @@ class EngineService:
         )
 
     @property
+    def _future_reject(self) -> timedelta:
+        return timedelta(seconds=self.settings.future_reject_seconds)
+
+    @property
     def _future_tolerance(self) -> timedelta:
         return timedelta(seconds=self.settings.future_tolerance_seconds)
 
@@ -444,11 +448,11 @@ class EngineService:
             part.next_offset = offset + 1
             try:
                 event = decode_ticket_event(record.value, record.headers)  # type: ignore[attr-defined]
-                if event.time - wall > self._future_tolerance:
+                if event.time - wall > self._future_reject:
                     raise DecodeError(
                         "future_time",
                         f"time {event.time.isoformat()} is more than "
-                        f"{self.settings.future_tolerance_seconds:g}s ahead of the wall clock",
+                        f"{self.settings.future_reject_seconds:g}s ahead of the wall clock",
                     )
             except DecodeError as exc:
                 self._dead_letter(tp, record, exc, outbox)
