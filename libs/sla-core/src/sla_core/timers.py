@@ -172,8 +172,9 @@ class _Context:
         if elapsed is None:
             elapsed = timer.elapsed(at)
         attrs = self.state.attrs
+        timer_id = timer.timer_id
         data: dict[str, Any] = {
-            "timer_id": timer.timer_id,
+            "timer_id": timer_id,
             "ticket_id": timer.ticket_id,
             "metric": timer.metric,
             "cycle": timer.cycle,
@@ -195,7 +196,7 @@ class _Context:
         }
         for name in REPORTED_ATTRIBUTES:
             data[name] = attrs.get(name, [] if name == "tags" else None)
-        event_id = f"{timer.timer_id}/{timer.seq}:{type_}"
+        event_id = f"{timer_id}/{timer.seq}:{type_}"
         self.step.outputs.append(SlaEvent(event_id, type_, at, timer.ticket_id, data))
         self.step.changed = True
 
@@ -228,7 +229,7 @@ class _Context:
         state.running[metric] = timer
         state.last_timer = timer
         self.step.opened += 1
-        self.emit(timer, "sla.started", at)
+        self.emit(timer, "sla.started", at, elapsed=0.0)
         self.step.armed.append(timer)
         status = state.attrs.get("status")
         if status is not None and status in level.pause_when_status:
