@@ -129,7 +129,8 @@ class _Batches:
         if batch is None:
             batch = self.open[slot] = self.producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None, headers=[CONTENT_TYPE]) is None:
-            # full: send it and start the next one (an empty batch takes any record)
+            # full: send it and start the next one; a record too big for even an empty batch
+            # (max_batch_size) goes alone, in order, after the batch before it
             self.futures.append(await self.producer.send_batch(batch, topic, partition=partition))
             batch = self.open[slot] = self.producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=[CONTENT_TYPE]) is None:
