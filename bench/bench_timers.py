@@ -27,6 +27,7 @@ from typing import Any
 from bench import workload
 from bench.harness import Goal, Metric, Profile, distribution_ms, interleaved_rates, rss_bytes
 from sla_core.calendar import ALWAYS_OPEN
+from sla_core.instants import to_us
 from sla_core.timers import Timer
 from sla_engine.collector import Collector
 from sla_engine.engine import PartitionEngine
@@ -172,8 +173,8 @@ def _timer(n: int, due: datetime) -> Timer:
         level="standard",
         calendar=ALWAYS_OPEN,
         target_seconds=3600.0,
-        started_at=due - workload.TARGET,
-        due_at=due,
+        started_us=to_us(due - workload.TARGET),
+        due_us=to_us(due),
     )
 
 
@@ -208,7 +209,7 @@ def bench_churn(profile: Profile) -> Metric:
     engine = engine_with_pending(profile.churn_pending, base)
     churners = [_timer(profile.churn_pending + n, base) for n in range(profile.churn_ops)]
     for n, timer in enumerate(churners):
-        timer.due_at = base + timedelta(microseconds=n * 1009)
+        timer.due_us = to_us(base + timedelta(microseconds=n * 1009))
     loop = asyncio.new_event_loop()
     try:
         t0 = loop.time() + 86_400

@@ -112,12 +112,39 @@ class Calendar:
             return max(b - a, 0)
         return self._timeline.open_us(a, b)
 
-    def _due_us(self, a: int, target_us: int) -> int:
+    def _reach_us(self, a: int, target_us: int) -> int:
         if self._always_open:
             return a + target_us
         if self._timeline.week_us == 0:
             raise CalendarError(f"calendar {self.name!r} has no open hours: nothing is ever due")
         return self._timeline.due_us(a, target_us)
+
+    def business_us(self, start_us: int, end_us: int, pauses: Sequence[Interval] = ()) -> int:
+        """`business_seconds` on epoch microseconds (pauses too), in microseconds."""
+        if end_us <= start_us:
+            return 0
+        total = self._open_us(start_us, end_us)
+        if pauses:
+            for ps, pe in _merged(pauses, start_us, end_us):
+                total -= self._open_us(ps, pe)
+        return total
+
+    def due_us(self, start_us: int, target_us: int, pauses: Sequence[Interval] = ()) -> int:
+        """`due` on epoch microseconds (pauses too) with the target in whole microseconds."""
+        if target_us < 0:
+            raise CalendarError(f"calendar {self.name!r}: target must be >= 0, got {target_us}us")
+        if not pauses:
+            return self._reach_us(start_us, target_us)
+        cursor, remaining = start_us, target_us
+        for ps, pe in _merged(pauses, cursor, None):
+            reached = self._reach_us(cursor, remaining)
+            # Reaching the target exactly as a pause begins is in time; a zero target needs an
+            # instant that is not paused, and a pause's start is paused.
+            if reached < ps or (reached == ps and remaining > 0):
+                return reached
+            remaining -= self._open_us(cursor, ps)
+            cursor = max(cursor, pe)
+        return self._reach_us(cursor, remaining)
 
     def business_seconds(
         self,
@@ -127,15 +154,7 @@ class Calendar:
     ) -> float:
         """Seconds of [start, end) that lie in open hours and outside every pause (pauses may
         overlap each other); 0.0 when end <= start."""
-        a, b = self._us(start), self._us(end)
-        if b <= a:
-            return 0.0
-        total = self._open_us(a, b)
-        if not pauses:
-            return total / US
-        for ps, pe in self._merged(pauses, a, b):
-            total -= self._open_us(ps, pe)
-        return total / US
+        return self.business_us(self._us(start), self._us(end), self._pauses_us(pauses)) / US
 
     def due(
         self,
@@ -150,19 +169,8 @@ class Calendar:
             raise CalendarError(
                 f"calendar {self.name!r}: target must be finite and >= 0, got {target_seconds!r}"
             )
-        cursor = self._us(start)
-        remaining = round(target_seconds * US)
-        if not pauses:
-            return from_us(self._due_us(cursor, remaining))
-        for ps, pe in self._merged(pauses, cursor, None):
-            reached = self._due_us(cursor, remaining)
-            # Reaching the target exactly as a pause begins is in time; a zero target needs an
-            # instant that is not paused, and a pause's start is paused.
-            if reached < ps or (reached == ps and remaining > 0):
-                return from_us(reached)
-            remaining -= self._open_us(cursor, ps)
-            cursor = max(cursor, pe)
-        return from_us(self._due_us(cursor, remaining))
+        target_us = round(target_seconds * US)
+        return from_us(self.due_us(self._us(start), target_us, self._pauses_us(pauses)))
 
     def is_open(self, at: datetime) -> bool:
         """Whether the instant lies in open hours (a holiday's own intervals are closed)."""
@@ -172,22 +180,24 @@ class Calendar:
         """The first open instant at or after `at` (aware UTC); `at` itself when open."""
         return self.due(at, 0)
 
-    def _merged(
-        self, pauses: Iterable[tuple[datetime, datetime]], lo: int, hi: int | None
-    ) -> list[Interval]:
-        """Pauses as sorted, disjoint [start, end) microsecond spans, clipped to [lo, hi)."""
-        out: list[Interval] = []
-        for ps, pe in sorted((self._us(s), self._us(e)) for s, e in pauses):
-            ps = max(ps, lo)
-            if hi is not None:
-                pe = min(pe, hi)
-            if pe <= ps:
-                continue
-            if out and ps <= out[-1][1]:
-                out[-1] = (out[-1][0], max(out[-1][1], pe))
-            else:
-                out.append((ps, pe))
-        return out
+    def _pauses_us(self, pauses: Iterable[tuple[datetime, datetime]]) -> list[Interval]:
+        return [(self._us(a), self._us(b)) for a, b in pauses]
+
+
+def _merged(pauses: Iterable[Interval], lo: int, hi: int | None) -> list[Interval]:
+    """Pauses as sorted, disjoint [start, end) microsecond spans, clipped to [lo, hi)."""
+    out: list[Interval] = []
+    for ps, pe in sorted(pauses):
+        ps = max(ps, lo)
+        if hi is not None:
+            pe = min(pe, hi)
+        if pe <= ps:
+            continue
+        if out and ps <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], pe))
+        else:
+            out.append((ps, pe))
+    return out
 
 
 @lru_cache(maxsize=1024)

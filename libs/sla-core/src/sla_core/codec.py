@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 
@@ -20,6 +20,8 @@ REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject", "da
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 
 _TEXT: Final = frozenset(TEXT_ATTRIBUTES)
+_loads: Final = orjson.loads
+_fromisoformat: Final = datetime.fromisoformat
 
 
 class DecodeError(ValueError):
@@ -38,7 +40,19 @@ def _text(value: bytes, what: str) -> str:
 
 
 def parse_time(value: object, attribute: str = "time") -> datetime:
-    """An RFC 3339 timestamp with an offset, as an aware datetime; DecodeError otherwise."""
+    """An RFC 3339 timestamp with an offset, as an aware datetime in UTC; DecodeError otherwise."""
+    if type(value) is str and len(value) <= 40:
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:  # "...Z" or "+00:00": the common case, nothing to convert
+                return parsed
+    return _parse_time_slowly(value, attribute)
+
+
+def _parse_time_slowly(value: object, attribute: str) -> datetime:
     if not isinstance(value, str):
         raise DecodeError("wrong_type", f"attribute '{attribute}' must be a string")
     text = value.strip()
@@ -53,12 +67,11 @@ def parse_time(value: object, attribute: str = "time") -> datetime:
     if parsed.tzinfo is None:
         raise DecodeError("bad_time", f"attribute '{attribute}' has no UTC offset: {value!r}")
     try:
-        parsed.astimezone(UTC)
+        return parsed.astimezone(UTC)
     except OverflowError as exc:
         raise DecodeError(
             "bad_time", f"attribute '{attribute}' is out of range: {value!r}"
         ) from exc
-    return parsed
 
 
 def _envelope_from_headers(
@@ -78,22 +91,69 @@ def _envelope_from_headers(
 def decode_ticket_event(
     value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
 ) -> TicketEvent:
-    """Decode one Kafka record into a TicketEvent, or raise DecodeError naming what is wrong."""
+    """Decode one Kafka record into a TicketEvent, or raise DecodeError naming what is wrong.
+
+    The engine calls this once per record: the common case (a structured-mode event whose
+    attributes are all there and well typed) takes one pass with no lists or generators built,
+    and every check that fails falls back to the code that names what is wrong.
+    """
     if value is not None and len(value) > MAX_EVENT_BYTES:
         raise DecodeError("too_large", f"record of {len(value)} bytes exceeds {MAX_EVENT_BYTES}")
-    if any(key == "ce_specversion" for key, _ in headers):
+    if headers and any(key == "ce_specversion" for key, _ in headers):
         envelope: Any = _envelope_from_headers(value, headers)
     else:
         if not value:
             raise DecodeError("not_json", "record has no value")
         try:
-            envelope = orjson.loads(value)
+            envelope = _loads(value)
         except orjson.JSONDecodeError as exc:
             if isinstance(value, bytes):
                 _text(value, "record value")
             raise DecodeError("not_json", f"record value is not JSON: {exc}") from exc
-    if not isinstance(envelope, dict):
+    if type(envelope) is not dict:
         raise DecodeError("wrong_type", "a CloudEvent must be a JSON object")
+    get = envelope.get
+    event_id: Any = get("id")
+    source: Any = get("source")
+    type_: Any = get("type")
+    subject: Any = get("subject")
+    data: Any = get("data")
+    if not (
+        get("specversion") == "1.0"
+        and type(event_id) is str
+        and event_id
+        and type(source) is str
+        and source
+        and type(type_) is str
+        and type_
+        and type(subject) is str
+        and subject
+        and type(data) is dict
+        and "time" in envelope
+    ):
+        _explain_envelope(envelope)
+    ticket = data.get("ticket")
+    if ticket is None:
+        ticket = {}
+    elif type(ticket) is not dict:
+        raise DecodeError("wrong_type", "data.ticket must be an object")
+    channel = data.get("channel")
+    if channel is not None and type(channel) is not str:
+        raise DecodeError("wrong_type", "data.channel must be a string")
+    automated = data.get("automated", False)
+    if type(automated) is not bool:
+        raise DecodeError("wrong_type", "data.automated must be a boolean")
+    for name, item in ticket.items():  # only what is present: most events carry a few
+        if item is None or (name in _TEXT and type(item) is str):
+            continue
+        _check_attribute(name, item)
+    return TicketEvent(
+        event_id, source, type_, parse_time(envelope["time"]), subject, ticket, channel, automated
+    )
+
+
+def _explain_envelope(envelope: dict[str, Any]) -> NoReturn:
+    """Raise the DecodeError of the first problem of an envelope that failed the fast check."""
     missing = [name for name in REQUIRED if name not in envelope]
     if missing:
         raise DecodeError(
@@ -106,44 +166,22 @@ def decode_ticket_event(
     for name in ("id", "source", "type", "subject"):
         if not isinstance(envelope[name], str) or not envelope[name]:
             raise DecodeError("wrong_type", f"attribute '{name}' must be a non-empty string")
-    data = envelope["data"]
-    if not isinstance(data, dict):
-        raise DecodeError("wrong_type", "attribute 'data' must be an object")
-    ticket = data.get("ticket", {})
-    if ticket is None:
-        ticket = {}
-    if not isinstance(ticket, dict):
-        raise DecodeError("wrong_type", "data.ticket must be an object")
-    channel = data.get("channel")
-    if channel is not None and not isinstance(channel, str):
-        raise DecodeError("wrong_type", "data.channel must be a string")
-    automated = data.get("automated", False)
-    if not isinstance(automated, bool):
-        raise DecodeError("wrong_type", "data.automated must be a boolean")
-    for name, value in ticket.items():  # only what is present: most events carry a few
-        if value is None:
-            continue
-        if name in _TEXT:
-            if not isinstance(value, str):
-                raise DecodeError("wrong_type", f"data.ticket.{name} must be a string or null")
-        elif name == "tags":
-            if not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
-                raise DecodeError("wrong_type", "data.ticket.tags must be a list of strings")
-        elif name == "custom_fields":
-            if not isinstance(value, dict):
-                raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
-        elif name == "created_from_invitation" and not isinstance(value, bool):
-            raise DecodeError("wrong_type", "data.ticket.created_from_invitation must be a boolean")
-    return TicketEvent(
-        id=envelope["id"],
-        source=envelope["source"],
-        type=envelope["type"],
-        time=parse_time(envelope["time"]).astimezone(UTC),
-        ticket_id=envelope["subject"],
-        ticket=ticket,
-        channel=channel,
-        automated=automated,
-    )
+    raise DecodeError("wrong_type", "attribute 'data' must be an object")
+
+
+def _check_attribute(name: str, item: Any) -> None:
+    """Raise DecodeError when a present, non-null data.ticket attribute has the wrong type."""
+    if name in _TEXT:
+        if not isinstance(item, str):
+            raise DecodeError("wrong_type", f"data.ticket.{name} must be a string or null")
+    elif name == "tags":
+        if not (isinstance(item, list) and all(isinstance(t, str) for t in item)):
+            raise DecodeError("wrong_type", "data.ticket.tags must be a list of strings")
+    elif name == "custom_fields":
+        if not isinstance(item, dict):
+            raise DecodeError("wrong_type", "data.ticket.custom_fields must be an object")
+    elif name == "created_from_invitation" and not isinstance(item, bool):
+        raise DecodeError("wrong_type", "data.ticket.created_from_invitation must be a boolean")
 
 
 def format_time(value: datetime) -> str:

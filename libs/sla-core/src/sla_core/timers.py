@@ -12,13 +12,15 @@ the same input log gives the same ids whether it is processed live or replayed.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 
+from sla_core._weekly import US
 from sla_core.calendar import ALWAYS_OPEN, Calendar
-from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
+from sla_core.events import SlaEvent, TicketEvent
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
@@ -37,6 +39,15 @@ def _warning_plan(
 ) -> tuple[tuple[str, float], ...]:
     """The warnings of a target in firing order: (label, business seconds elapsed). Shared by
     every timer with the same thresholds and target, which saves memory per open timer."""
+    if not thresholds:
+        return ()
+    return _shared_plan(thresholds, target_seconds)
+
+
+@lru_cache(maxsize=4096)
+def _shared_plan(
+    thresholds: tuple[WarningThreshold, ...], target_seconds: float
+) -> tuple[tuple[str, float], ...]:
     plan = []
     for warning in thresholds:
         elapsed = warning.elapsed_at(target_seconds)
@@ -53,9 +64,14 @@ def _answer_metric(channel: str | None, first: bool) -> str:
     return "first_answer" if first else "next_answer"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Timer:
-    """One SLA timer: a metric of a ticket in one cycle, counting business time toward a target."""
+    """One SLA timer: a metric of a ticket in one cycle, counting business time toward a target.
+
+    Instants are epoch microseconds (`sla_core.instants`): the calendar works on them, they are
+    what snapshots store, and they cost less memory and arithmetic than datetimes. Timers
+    compare by identity.
+    """
 
     ticket_id: str
     metric: str
@@ -63,10 +79,10 @@ class Timer:
     level: str
     calendar: Calendar
     target_seconds: float
-    started_at: datetime
-    pauses: tuple[tuple[datetime, datetime], ...] = ()
-    paused_since: datetime | None = None
-    due_at: datetime | None = None
+    started_us: int
+    pauses: tuple[tuple[int, int], ...] = ()
+    paused_us: int | None = None  # the start of the open pause, if any
+    due_us: int | None = None
     breached: bool = False
     # warnings still to fire, in order: (label, business seconds elapsed when it fires); the
     # instant of the next one lives only in its alarm, which saves memory per open timer
@@ -78,33 +94,31 @@ class Timer:
     def timer_id(self) -> str:
         return f"{self.ticket_id}:{self.metric}:{self.cycle}"
 
-    def _pauses_until(self, at: datetime) -> tuple[tuple[datetime, datetime], ...]:
-        if self.paused_since is None:
-            return self.pauses
-        return (*self.pauses, (self.paused_since, max(at, self.paused_since)))
+    def elapsed(self, at_us: int) -> float:
+        """Business seconds counted from the start to `at_us`, pauses left out."""
+        pauses = self.pauses
+        if self.paused_us is not None:
+            pauses = (*pauses, (self.paused_us, max(at_us, self.paused_us)))
+        return self.calendar.business_us(self.started_us, at_us, pauses) / US
 
-    def elapsed(self, at: datetime) -> float:
-        """Business seconds counted from the start to `at`, pauses left out."""
-        return self.calendar.business_seconds(self.started_at, at, self._pauses_until(at))
-
-    def compute_due(self) -> datetime:
+    def compute_due(self) -> int:
         """The instant the target is reached, given the pauses so far (an open pause excluded)."""
-        return self.calendar.due(self.started_at, self.target_seconds, self.pauses)
+        return self.calendar.due_us(self.started_us, round(self.target_seconds * US), self.pauses)
 
     def schedule(self) -> None:
         """Recompute the due and the warnings' instants (none while paused); stale alarms die."""
         self.version += 1
-        self.due_at = None if self.paused_since is not None else self.compute_due()
+        self.due_us = None if self.paused_us is not None else self.compute_due()
 
-    def next_alarm(self) -> tuple[datetime, str] | None:
+    def next_alarm(self) -> tuple[int, str] | None:
         """The next instant at which the watermark must call `fire`: a warning or the due."""
-        if self.paused_since is not None or self.due_at is None:
+        if self.paused_us is not None or self.due_us is None:
             return None
         if self.warnings:
             label, elapsed = self.warnings[0]
-            return self.calendar.due(self.started_at, elapsed, self.pauses), label
+            return self.calendar.due_us(self.started_us, round(elapsed * US), self.pauses), label
         if not self.breached:
-            return self.due_at, BREACH
+            return self.due_us, BREACH
         return None
 
 
@@ -160,6 +174,7 @@ class _Context:
         timer: Timer,
         type_: str,
         at: datetime,
+        at_us: int,
         *,
         stopped_at: datetime | None = None,
         threshold: str | None = None,
@@ -168,45 +183,55 @@ class _Context:
         ticket_deleted: bool = False,
         elapsed: float | None = None,
     ) -> None:
+        """Append the SLA event `type_` of `timer` at `at` (`at_us` the same instant)."""
         timer.seq += 1
         if elapsed is None:
-            elapsed = timer.elapsed(at)
-        attrs = self.state.attrs
-        timer_id = timer.timer_id
-        data: dict[str, Any] = {
+            elapsed = timer.elapsed(at_us)
+        started, due = timer.started_us, timer.due_us
+        get = self.state.attrs.get
+        ticket_id = timer.ticket_id
+        timer_id = f"{ticket_id}:{timer.metric}:{timer.cycle}"
+        data: dict[str, Any] = {  # every key of SPEC section 5, REPORTED_ATTRIBUTES last
             "timer_id": timer_id,
-            "ticket_id": timer.ticket_id,
+            "ticket_id": ticket_id,
             "metric": timer.metric,
             "cycle": timer.cycle,
             "level": timer.level,
             "policy_version": self.policy.version,
             "calendar": timer.calendar.name,
             "target_seconds": timer.target_seconds,
-            "started_at": timer.started_at,
-            "due_at": timer.due_at,
+            "started_at": at if started == at_us else _from_us(started),
+            "due_at": None if due is None else at if due == at_us else _from_us(due),
             "stopped_at": stopped_at,
             "elapsed_seconds": round(elapsed, 6),
             "remaining_seconds": round(timer.target_seconds - elapsed, 6),
             "threshold": threshold,
             "corrects_breach": corrects_breach,
             "breached": timer.breached,
-            "paused": timer.paused_since is not None,
+            "paused": timer.paused_us is not None,
             "reason": reason,
             "ticket_deleted": ticket_deleted,
+            "department": get("department"),
+            "agent": get("agent"),
+            "requester": get("requester"),
+            "priority": get("priority"),
+            "customer_group": get("customer_group"),
+            "source": get("source"),
+            "tags": get("tags", []),
         }
-        for name in REPORTED_ATTRIBUTES:
-            data[name] = attrs.get(name, [] if name == "tags" else None)
         event_id = f"{timer_id}/{timer.seq}:{type_}"
-        self.step.outputs.append(SlaEvent(event_id, type_, at, timer.ticket_id, data))
+        self.step.outputs.append(SlaEvent(event_id, type_, at, ticket_id, data))
         self.step.changed = True
 
     # ---- timer lifecycle --------------------------------------------------------------------
+    # Each takes the instant twice: `at` (the aware datetime events carry) and `at_us` (the same
+    # instant in epoch microseconds, which the timers and the calendar compute with).
 
     def level(self) -> Level | None:
         name = self.state.level
         return self.policy.levels.get(name) if name is not None else None
 
-    def start(self, metric: str, at: datetime) -> None:
+    def start(self, metric: str, at: datetime, at_us: int) -> None:
         state = self.state
         level = self.level()
         if level is None or metric in state.running:
@@ -214,68 +239,66 @@ class _Context:
         target = level.targets.get(metric)
         if target is None:
             return
-        cycle = state.cycles[METRIC_INDEX[metric]] + 1
-        state.cycles[METRIC_INDEX[metric]] = cycle
-        timer = Timer(
-            ticket_id=state.ticket_id,
-            metric=metric,
-            cycle=cycle,
-            level=level.name,
-            calendar=level.calendar,
-            target_seconds=target,
-            started_at=at,
-        )
-        self._retarget(timer, level, at)
+        index = METRIC_INDEX[metric]
+        cycle = state.cycles[index] = state.cycles[index] + 1
+        timer = Timer(state.ticket_id, metric, cycle, level.name, level.calendar, target, at_us)
+        self._retarget(timer, level, at_us)
         state.running[metric] = timer
         state.last_timer = timer
         self.step.opened += 1
-        self.emit(timer, "sla.started", at, elapsed=0.0)
+        self.emit(timer, "sla.started", at, at_us, elapsed=0.0)
         self.step.armed.append(timer)
         status = state.attrs.get("status")
         if status is not None and status in level.pause_when_status:
-            self.pause(timer, at)
+            self.pause(timer, at, at_us)
 
-    def _retarget(self, timer: Timer, level: Level, at: datetime) -> None:
+    def _retarget(self, timer: Timer, level: Level, at_us: int) -> None:
         timer.level = level.name
         timer.calendar = level.calendar
         timer.target_seconds = level.targets[timer.metric]
         warnings = _warning_plan(level.warnings, timer.target_seconds)
         if timer.seq and warnings:
             # a re-targeted timer does not warn for a threshold it has already passed
-            now_elapsed = timer.elapsed(at)
+            now_elapsed = timer.elapsed(at_us)
             warnings = tuple(w for w in warnings if w[1] > now_elapsed)
         timer.warnings = warnings
         timer.schedule()
 
-    def stop(self, timer: Timer, at: datetime) -> None:
-        if timer.paused_since is not None:
-            timer.pauses = (*timer.pauses, (timer.paused_since, max(at, timer.paused_since)))
-            timer.paused_since = None
-            timer.due_at = None  # the pause just closed moves the due
-        stopped_at = max(at, timer.started_at)
-        if timer.due_at is None:  # otherwise current: every change of pauses or target schedules
-            timer.due_at = timer.compute_due()
-        elapsed = timer.elapsed(stopped_at)
-        fulfilled = stopped_at <= timer.due_at
+    def stop(self, timer: Timer, at: datetime, at_us: int) -> None:
+        if timer.paused_us is not None:
+            timer.pauses = (*timer.pauses, (timer.paused_us, max(at_us, timer.paused_us)))
+            timer.paused_us = None
+            timer.due_us = None  # the pause just closed moves the due
+        if at_us < timer.started_us:
+            at, at_us = _from_us(timer.started_us), timer.started_us
+        if timer.due_us is None:  # otherwise current: every change of pauses or target schedules
+            timer.due_us = timer.compute_due()
+        elapsed = timer.elapsed(at_us)
+        fulfilled = at_us <= timer.due_us
         corrects = fulfilled and timer.breached
         if corrects:
             timer.breached = False
         self.emit(
             timer,
             "sla.fulfilled" if fulfilled else "sla.missed",
-            stopped_at,
-            stopped_at=stopped_at,
+            at,
+            at_us,
+            stopped_at=at,
             corrects_breach=corrects,
             elapsed=elapsed,
         )
         self._end(timer)
 
-    def cancel(self, timer: Timer, at: datetime, reason: str, *, deleted: bool = False) -> None:
+    def cancel(
+        self, timer: Timer, at: datetime, at_us: int, reason: str, *, deleted: bool = False
+    ) -> None:
+        started = timer.started_us
         self.emit(
             timer,
             "sla.cancelled",
             at,
-            stopped_at=max(at, timer.started_at),
+            at_us,
+            stopped_at=at if at_us >= started else _from_us(started),
             reason=reason,
             ticket_deleted=deleted,
         )
@@ -287,25 +310,25 @@ class _Context:
         if self.state.running.pop(timer.metric, None) is not None:
             self.step.ended += 1
 
-    def pause(self, timer: Timer, at: datetime) -> None:
-        if timer.paused_since is not None:
+    def pause(self, timer: Timer, at: datetime, at_us: int) -> None:
+        if timer.paused_us is not None:
             return
-        timer.paused_since = max(at, timer.started_at)
+        timer.paused_us = max(at_us, timer.started_us)
         timer.schedule()
-        self.emit(timer, "sla.paused", at)
+        self.emit(timer, "sla.paused", at, at_us)
 
-    def resume(self, timer: Timer, at: datetime) -> None:
-        if timer.paused_since is None:
+    def resume(self, timer: Timer, at: datetime, at_us: int) -> None:
+        if timer.paused_us is None:
             return
-        timer.pauses = (*timer.pauses, (timer.paused_since, max(at, timer.paused_since)))
-        timer.paused_since = None
+        timer.pauses = (*timer.pauses, (timer.paused_us, max(at_us, timer.paused_us)))
+        timer.paused_us = None
         timer.schedule()
-        self.emit(timer, "sla.resumed", at)
+        self.emit(timer, "sla.resumed", at, at_us)
         self.step.armed.append(timer)
 
     # ---- rules ----------------------------------------------------------------------------
 
-    def run_rules(self, at: datetime) -> None:
+    def run_rules(self, at: datetime, at_us: int) -> None:
         """Choose the level again; re-target, cancel or start timers when it changed."""
         state = self.state
         new = self.policy.choose_level(state.facts(), at)
@@ -316,27 +339,28 @@ class _Context:
         level = self.level()
         for timer in list(state.running.values()):
             if level is None or timer.metric not in level.targets:
-                self.cancel(timer, at, "level_removed")
+                self.cancel(timer, at, at_us, "level_removed")
                 continue
-            self._retarget(timer, level, at)
-            self.emit(timer, "sla.retargeted", at, reason=old)
+            self._retarget(timer, level, at_us)
+            self.emit(timer, "sla.retargeted", at, at_us, reason=old)
             self.step.armed.append(timer)
         if old is None and level is not None and state.created_at is not None and not state.closed:
             # the ticket enters an SLA: count from its creation, as if the level applied then
             start = state.created_at
+            start_us = _us(start)
             if not state.agent_answered:
-                self.start(_answer_metric(state.attrs.get("source"), True), start)
-            self.start(RESOLUTION, start)
+                self.start(_answer_metric(state.attrs.get("source"), True), start, start_us)
+            self.start(RESOLUTION, start, start_us)
 
-    def apply_status(self, at: datetime) -> None:
+    def apply_status(self, at: datetime, at_us: int) -> None:
         level = self.level()
         status = self.state.attrs.get("status")
         pause = level is not None and status is not None and status in level.pause_when_status
         for timer in list(self.state.running.values()):
             if pause:
-                self.pause(timer, at)
+                self.pause(timer, at, at_us)
             else:
-                self.resume(timer, at)
+                self.resume(timer, at, at_us)
 
 
 _SHARED_VALUES: Final = frozenset(
@@ -351,91 +375,99 @@ def _merge_attrs(state: TicketState, ticket: Mapping[str, Any]) -> None:
         state.attrs[sys.intern(key)] = value
 
 
-def apply(state: TicketState, event: TicketEvent, policy: Policy) -> Step:
-    """Apply one ticket event to the ticket's state (SPEC section 2); duplicates change nothing."""
+def apply(state: TicketState, event: TicketEvent, policy: Policy, at_us: int | None = None) -> Step:
+    """Apply one ticket event to the ticket's state (SPEC section 2); duplicates change nothing.
+    `at_us` is the event's time in epoch microseconds, when the caller has it already."""
     step = Step()
     key = event.dedup_key
-    if key in state.seen:
+    seen = state.seen
+    if key in seen:
         return step
-    state.seen.append(key)
-    if len(state.seen) > DEDUP_WINDOW:
-        del state.seen[0]
+    seen.append(key)
+    if len(seen) > DEDUP_WINDOW:
+        del seen[0]
     step.changed = True
     if state.deleted:
         return step
     at = event.time
+    if at_us is None:
+        at_us = _us(at)
     ctx = _Context(policy, state, step)
-    _merge_attrs(state, event.ticket)
+    if event.ticket:
+        _merge_attrs(state, event.ticket)
     kind = event.type
     if kind != "ticket.created" or state.created_at is not None:
         state.changed_at = at
 
     if kind == "ticket.created":
         if state.created_at is not None:  # a second creation of a known ticket: an update
-            ctx.run_rules(at)
-            ctx.apply_status(at)
+            ctx.run_rules(at, at_us)
+            ctx.apply_status(at, at_us)
             return step
         state.created_at = at
         state.changed_at = at
         state.level = policy.choose_level(state.facts(), at)
-        ctx.start(_answer_metric(state.attrs.get("source"), True), at)
-        ctx.start(RESOLUTION, at)
+        ctx.start(_answer_metric(state.attrs.get("source"), True), at, at_us)
+        ctx.start(RESOLUTION, at, at_us)
     elif kind == "ticket.customer_replied":
         if state.created_at is None:
             state.created_at = at
             state.level = policy.choose_level(state.facts(), at)
-            ctx.start(RESOLUTION, at)
+            ctx.start(RESOLUTION, at, at_us)
         if not any(metric in state.running for metric in ANSWER_METRICS):
-            ctx.start(_answer_metric(event.channel, not state.agent_answered), at)
+            ctx.start(_answer_metric(event.channel, not state.agent_answered), at, at_us)
     elif kind == "ticket.answered":
         if not event.automated:
             state.agent_answered = True
+            running = state.running
             for metric in ANSWER_METRICS:
-                timer = state.running.get(metric)
+                timer = running.get(metric)
                 if timer is not None:
-                    ctx.stop(timer, at)
+                    ctx.stop(timer, at, at_us)
     elif kind == "ticket.updated":
-        ctx.run_rules(at)
-        ctx.apply_status(at)
+        ctx.run_rules(at, at_us)
+        ctx.apply_status(at, at_us)
     elif kind == "ticket.closed":
         state.closed = True
         for timer in list(state.running.values()):
-            ctx.stop(timer, at)
+            ctx.stop(timer, at, at_us)
     elif kind == "ticket.reopened":
         state.closed = False
-        ctx.run_rules(at)
-        ctx.start("next_answer", at)
-        ctx.start(RESOLUTION, at)
-        ctx.apply_status(at)
+        ctx.run_rules(at, at_us)
+        ctx.start("next_answer", at, at_us)
+        ctx.start(RESOLUTION, at, at_us)
+        ctx.apply_status(at, at_us)
     elif kind == "ticket.deleted":
         state.deleted = True
         if state.running:
             for timer in list(state.running.values()):
-                ctx.cancel(timer, at, "ticket_deleted", deleted=True)
+                ctx.cancel(timer, at, at_us, "ticket_deleted", deleted=True)
         elif state.last_timer is not None:
             # a deletion notice: the ended timers leave the reports too
-            ctx.cancel(state.last_timer, at, "ticket_deleted", deleted=True)
+            ctx.cancel(state.last_timer, at, at_us, "ticket_deleted", deleted=True)
         state.attrs = {}
         state.last_timer = None
     return step
 
 
-def fire(state: TicketState, timer: Timer, kind: str, at: datetime, policy: Policy) -> Step:
-    """The watermark has passed the alarm of `timer` armed for `at`: emit its warning or breach."""
+def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy) -> Step:
+    """The watermark has passed the alarm of `timer` armed for `at_us`: emit its warning or
+    breach."""
     step = Step()
-    if state.running.get(timer.metric) is not timer or timer.paused_since is not None:
+    if state.running.get(timer.metric) is not timer or timer.paused_us is not None:
         return step
     ctx = _Context(policy, state, step)
     if kind == BREACH:
-        if timer.breached or timer.due_at is None:
+        due = timer.due_us
+        if timer.breached or due is None:
             return step
         timer.breached = True
-        ctx.emit(timer, "sla.breached", timer.due_at, elapsed=timer.target_seconds)
+        ctx.emit(timer, "sla.breached", _from_us(due), due, elapsed=timer.target_seconds)
         return step
     if timer.warnings and timer.warnings[0][0] == kind:
         label, elapsed = timer.warnings[0]
         timer.warnings = timer.warnings[1:]
-        ctx.emit(timer, "sla.warning", at, threshold=label, elapsed=elapsed)
+        ctx.emit(timer, "sla.warning", _from_us(at_us), at_us, threshold=label, elapsed=elapsed)
     return step
 
 
@@ -450,12 +482,12 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
         "l": timer.level,
         "k": timer.calendar.name,
         "t": timer.target_seconds,
-        "s": _us(timer.started_at),
-        "p": [[_us(a), _us(b)] for a, b in timer.pauses],
-        "ps": _us(timer.paused_since) if timer.paused_since is not None else None,
+        "s": timer.started_us,
+        "p": [[a, b] for a, b in timer.pauses] if timer.pauses else [],
+        "ps": timer.paused_us,
         "b": timer.breached,
         "w": timer.warnings,
-        "du": _us(timer.due_at) if timer.due_at is not None else None,
+        "du": timer.due_us,
         "q": timer.seq,
     }
 
@@ -464,15 +496,9 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
 _warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
 
 
-def timer_from_dict(
-    ticket_id: str,
-    raw: Mapping[str, Any],
-    policy: Policy,
-    instant: Callable[[int], datetime] = _from_us,
-) -> Timer:
-    """Rebuild a timer; its calendar is looked up by name in the policy now in force. `instant`
-    turns stored microseconds into datetimes (a ticket's restore shares equal ones)."""
-    paused, due, pauses = raw["ps"], raw["du"], raw["p"]
+def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
+    """Rebuild a timer; its calendar is looked up by name in the policy now in force."""
+    pauses = raw["p"]
     plan = tuple((label, e) for label, e in raw["w"])
     return Timer(  # positional, in field order: restore builds millions of these
         ticket_id,
@@ -481,10 +507,10 @@ def timer_from_dict(
         raw["l"],
         policy.calendars.get(raw["k"], ALWAYS_OPEN),
         raw["t"],
-        instant(raw["s"]),
-        tuple((instant(a), instant(b)) for a, b in pauses) if pauses else (),
-        instant(paused) if paused is not None else None,
-        instant(due) if due is not None else None,
+        raw["s"],
+        tuple((a, b) for a, b in pauses) if pauses else (),
+        raw["ps"],
+        raw["du"],
         raw["b"],
         _warning_plans.setdefault(plan, plan),
         raw["q"],
@@ -494,43 +520,37 @@ def timer_from_dict(
 def state_to_dict(state: TicketState) -> dict[str, Any]:
     """A JSON-ready form of a ticket's state."""
     last = state.last_timer
+    last_running = last is not None and state.running.get(last.metric) is last
+    created, changed = state.created_at, state.changed_at
     return {
         "a": state.attrs,
-        "cr": _us(state.created_at) if state.created_at is not None else None,
-        "ch": _us(state.changed_at) if state.changed_at is not None else None,
+        "cr": _us(created) if created is not None else None,
+        "ch": _us(changed) if changed is not None else None,
         "l": state.level,
         "aa": state.agent_answered,
         "cl": state.closed,
         "d": state.deleted,
         "cy": state.cycles,
         "r": [timer_to_dict(t) for t in state.running.values()],
-        "lt": timer_to_dict(last)
-        if last is not None and last not in state.running.values()
-        else None,
-        "lr": last.metric if last is not None and last in state.running.values() else None,
+        "lt": timer_to_dict(last) if last is not None and not last_running else None,
+        "lr": last.metric if last is not None and last_running else None,
         "sn": state.seen,
     }
 
 
 def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> TicketState:
     """Rebuild a ticket's state from `state_to_dict` output."""
-    seen: dict[int, datetime] = {}  # a ticket's timers mostly share their instants
-
-    def instant(us: int) -> datetime:
-        found = seen.get(us)
-        if found is None:
-            found = seen[us] = _from_us(us)
-        return found
-
-    running = {t["m"]: timer_from_dict(ticket_id, t, policy, instant) for t in raw["r"]}
+    running = {t["m"]: timer_from_dict(ticket_id, t, policy) for t in raw["r"]}
     last = running.get(raw["lr"]) if raw["lr"] is not None else None
     if raw["lt"] is not None:
-        last = timer_from_dict(ticket_id, raw["lt"], policy, instant)
+        last = timer_from_dict(ticket_id, raw["lt"], policy)
+    created = _from_us(raw["cr"]) if raw["cr"] is not None else None
+    changed = _from_us(raw["ch"]) if raw["ch"] is not None else None
     return TicketState(
         ticket_id=ticket_id,
         attrs=raw["a"],
-        created_at=instant(raw["cr"]) if raw["cr"] is not None else None,
-        changed_at=instant(raw["ch"]) if raw["ch"] is not None else None,
+        created_at=created,
+        changed_at=changed if changed != created else created,
         level=raw["l"],
         agent_answered=raw["aa"],
         closed=raw["cl"],

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sla_core.events import SlaEvent, TicketEvent
-from sla_core.instants import from_us, to_us
+from sla_core.instants import to_us
 from sla_core.policy import Policy
 from sla_core.timers import (
     BREACH,
@@ -60,11 +60,11 @@ class PartitionEngine:
         for timer in timers:
             alarm = timer.next_alarm()
             if alarm is not None:
-                at, kind = alarm
+                at_us, kind = alarm
                 self._counter += 1
                 entries.append(
                     (
-                        to_us(at),
+                        at_us,
                         timer.ticket_id,
                         timer.metric,
                         self._counter,
@@ -105,7 +105,7 @@ class PartitionEngine:
             state = self.tickets.get(timer.ticket_id)
             if state is None:
                 continue
-            step = fire(state, timer, kind, from_us(at_us), self.policy)
+            step = fire(state, timer, kind, at_us, self.policy)
             self.open_timers += step.opened - step.ended
             if step.outputs:
                 outputs.extend(step.outputs)
@@ -143,7 +143,7 @@ class PartitionEngine:
         state = self.tickets.get(event.ticket_id)
         if state is None:
             state = self.tickets[event.ticket_id] = TicketState(event.ticket_id)
-        step: Step = apply(state, event, self.policy)
+        step: Step = apply(state, event, self.policy, event_us)
         self.open_timers += step.opened - step.ended
         if step.changed:
             self.dirty.add(event.ticket_id)

@@ -177,7 +177,7 @@ class EngineService:
         self.restoring = False
         self._prefetched: dict[int, asyncio.Future[Any]] = {}
         self.last_batch_at = time.monotonic()
-        self.collector = Collector(freeze_every=settings.snapshot_interval_seconds)
+        self.collector = Collector()
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -188,6 +188,7 @@ class EngineService:
 
     async def start(self) -> None:
         s = self.settings
+        self.collector.install()
         await self.store.start()
         await self.ensure_topics()
         self.producer = AIOKafkaProducer(
@@ -253,6 +254,7 @@ class EngineService:
         if self.producer is not None:
             await self.producer.stop()
         await self.store.close()
+        self.collector.uninstall()
 
     # ---- rebalance --------------------------------------------------------------------------
 
