@@ -31,7 +31,7 @@ async def test_full_batches_and_an_oversized_record_keep_partition_and_order(
         for n in range(600):
             key = f"ticket-{n % 7}".encode()
             size = 40_000 if n == 300 else 0  # one record bigger than a whole batch
-            await batches.add(topic, key, orjson.dumps({"n": n, "pad": padding + "y" * size}))
+            await batches.put(topic, key, orjson.dumps({"n": n, "pad": padding + "y" * size}))
             sent.append((key, n))
         for future in await batches.flush():
             await future

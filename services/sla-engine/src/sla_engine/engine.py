@@ -28,6 +28,8 @@ from sla_core.timers import (
     state_to_dict,
 )
 
+_ONE_US = timedelta(microseconds=1)
+
 
 @dataclass
 class HandleResult:
@@ -51,6 +53,9 @@ class PartitionEngine:
     # break by ticket and metric, so a restored heap fires in the same order as the original
     _heap: list[tuple[int, str, str, int, int, str, Timer]] = field(default_factory=list)
     _counter: int = 0
+    _wall: datetime | None = field(default=None, init=False, repr=False)
+    # event times past this are clamped: the wall clock of `_wall` plus the tolerance
+    _latest_us: int = field(default=0, init=False, repr=False)
 
     # ---- alarms ---------------------------------------------------------------------------
 
@@ -123,9 +128,12 @@ class PartitionEngine:
         wrong clock) is clamped to the wall clock, so it cannot drag the watermark into the
         future; the result says so, for the metrics.
         """
-        clamped = False
-        if event.time - wall_clock > self.future_tolerance:
-            clamped = True
+        if wall_clock is not self._wall:  # one wall clock per fetched batch: convert it once
+            self._wall = wall_clock
+            self._latest_us = to_us(wall_clock) + self.future_tolerance // _ONE_US
+        event_us = to_us(event.time)
+        clamped = event_us > self._latest_us
+        if clamped:
             event = TicketEvent(
                 event.id,
                 event.source,
@@ -136,7 +144,7 @@ class PartitionEngine:
                 event.channel,
                 event.automated,
             )
-        event_us = to_us(event.time)
+            event_us = to_us(wall_clock)
         if event_us > self.max_event_us:
             self.max_event_us = event_us
         outputs = self.advance(event_us)

@@ -38,17 +38,19 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_sla_event
-from sla_core.events import TICKET_TYPES, SlaEvent
+from sla_core.events import BREACH_TOPIC_TYPES, TICKET_TYPES, SlaEvent
+from sla_core.instants import to_us
 from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.adapters.snapshots import SnapshotStore
 from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings
-from sla_engine.engine import PartitionEngine, to_us
+from sla_engine.engine import PartitionEngine
 from sla_engine.metrics import EngineMetrics
 
 log = logging.getLogger("sla_engine")
 
 CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
+_HEADERS = [CONTENT_TYPE]  # shared by every record of a batch: read, never changed
 
 
 def wall_clock() -> datetime:
@@ -63,6 +65,17 @@ class Partition:
     next_offset: int
     suppress_until: int  # outputs of records below this offset were emitted before a restart
     end_offset: int = 0  # the partition's end when assigned (until a fetch tells better)
+
+
+@dataclass
+class _Taken:
+    """One partition's snapshot as taken in the loop, to be written in the background."""
+
+    partition: int
+    next_offset: int
+    engine: PartitionEngine
+    meta: dict[str, Any]
+    rows: dict[str, dict[str, Any] | None]
 
 
 @dataclass
@@ -119,26 +132,44 @@ class _Batches:
         self.open: dict[tuple[str, int], Any] = {}
         self.futures: list[Any] = []
 
-    async def add(self, topic: str, key: bytes, value: bytes) -> None:
-        partitions = self.partitions.get(topic)
-        if partitions is None:
-            partitions = self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        partition = partitions[_key_hash(key) % len(partitions)]
-        slot = (topic, partition)
+    async def prepare(self, topic: str) -> None:
+        """Learn the topic's partitions (before `add`)."""
+        if topic not in self.partitions:
+            self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
+
+    def add(self, topic: str, key: bytes, value: bytes) -> tuple[str, int] | None:
+        """Append to the open batch of the key's partition; the slot when that batch is full
+        (then `add_full` must take the record), None when it took it."""
+        partitions = self.partitions[topic]
+        slot = (topic, partitions[_key_hash(key) % len(partitions)])
         batch = self.open.get(slot)
         if batch is None:
             batch = self.open[slot] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None, headers=[CONTENT_TYPE]) is None:
-            # full: send it and start the next one; a record too big for even an empty batch
-            # (max_batch_size) goes alone, in order, after the batch before it
-            self.futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-            batch = self.open[slot] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None, headers=[CONTENT_TYPE]) is None:
-                del self.open[slot]
-                fut = await self.producer.send(
-                    topic, value, key=key, partition=partition, headers=[CONTENT_TYPE]
-                )
-                self.futures.append(fut)
+        if batch.append(key=key, value=value, timestamp=None, headers=_HEADERS) is None:
+            return slot
+        return None
+
+    async def add_full(self, slot: tuple[str, int], key: bytes, value: bytes) -> None:
+        """Send the full batch of `slot` and start the next one with the record; a record too
+        big for even an empty batch (max_batch_size) goes alone, in order, after the batch."""
+        topic, partition = slot
+        self.futures.append(
+            await self.producer.send_batch(self.open[slot], topic, partition=partition)
+        )
+        batch = self.open[slot] = self.producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None, headers=_HEADERS) is None:
+            del self.open[slot]
+            fut = await self.producer.send(
+                topic, value, key=key, partition=partition, headers=[CONTENT_TYPE]
+            )
+            self.futures.append(fut)
+
+    async def put(self, topic: str, key: bytes, value: bytes) -> None:
+        """`add` with everything around it (`prepare`, `add_full`); `_send_all` inlines it."""
+        await self.prepare(topic)
+        full = self.add(topic, key, value)
+        if full is not None:
+            await self.add_full(full, key, value)
 
     async def flush(self) -> list[Any]:
         for (topic, partition), batch in self.open.items():
@@ -171,6 +202,7 @@ class EngineService:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._last_snapshot = time.monotonic()
+        self._writing: asyncio.Task[None] | None = None  # the snapshot being written
         self._grace_us = int(settings.grace_seconds * 1_000_000)
         self.assigned_once = False
         self._rebalances = 0  # bumped by every revocation and assignment, under the lock
@@ -444,6 +476,8 @@ class EngineService:
         engine = part.engine
         metrics = self.metrics
         consumed: Counter[str] = Counter()  # counted per batch: labels() costs per call
+        reject_after = wall + self._future_reject
+        handle, outputs = engine.handle, outbox.events
         for record in records:
             offset: int = record.offset  # type: ignore[attr-defined]
             if offset < part.next_offset:
@@ -451,7 +485,7 @@ class EngineService:
             part.next_offset = offset + 1
             try:
                 event = decode_ticket_event(record.value, record.headers)  # type: ignore[attr-defined]
-                if event.time - wall > self._future_reject:
+                if event.time > reject_after:
                     raise DecodeError(
                         "future_time",
                         f"time {event.time.isoformat()} is more than "
@@ -464,7 +498,7 @@ class EngineService:
                 metrics.rejected.labels("unknown_type").inc()
                 continue
             try:
-                result = engine.handle(event, wall)
+                result = handle(event, wall)
             except Exception as exc:
                 # a record the domain cannot apply must not stop the partition for good (the
                 # same record would crash every restart): park it with its reason
@@ -476,7 +510,7 @@ class EngineService:
             if result.clamped:
                 metrics.future_clamped.inc()
             if offset >= part.suppress_until:
-                outbox.events.extend(result.outputs)
+                outputs.extend(result.outputs)
         for type_, count in consumed.items():
             metrics.consumed.labels(type_).inc(count)
 
@@ -554,12 +588,20 @@ class EngineService:
         s = self.settings
         emitted_at = self.clock()
         batches = _Batches(producer)
+        if outbox.events:
+            await batches.prepare(s.events_topic)
+        add, source = batches.add, s.source_name
         for event in outbox.events:
-            value = encode_sla_event(event, source=s.source_name, emitted_at=emitted_at)
+            value = encode_sla_event(event, source=source, emitted_at=emitted_at)
             key = event.ticket_id.encode()
-            await batches.add(s.events_topic, key, value)
-            if event.for_breach_topic:
-                await batches.add(s.breach_topic, key, value)
+            full = add(s.events_topic, key, value)
+            if full is not None:
+                await batches.add_full(full, key, value)
+            if event.type in BREACH_TOPIC_TYPES:
+                await batches.prepare(s.breach_topic)
+                full = add(s.breach_topic, key, value)
+                if full is not None:
+                    await batches.add_full(full, key, value)
         futures = await batches.flush()
         for dead in outbox.dead:
             record: Any = dead.record
@@ -575,23 +617,46 @@ class EngineService:
     # ---- snapshots and policy ----------------------------------------------------------------
 
     async def _snapshot(self, *, force: bool = False, partitions: list[int] | None = None) -> None:
-        """Step 6: write changed tickets and committed offsets; a failure only delays it."""
+        """Step 6: take the changed tickets and committed offsets, and write them; a failure
+        only delays them.
+
+        The rows are taken here, in the loop, so they match the offsets; the write runs in the
+        background while the loop goes on (one write at a time, in order). A forced snapshot
+        (revocation, stop) waits for the write before it and for its own.
+        """
         interval = self.settings.snapshot_interval_seconds
         if not force and time.monotonic() - self._last_snapshot < interval:
             return
+        if self._writing is not None and not self._writing.done() and not force:
+            return  # the database is slower than the interval: take more rows next time
         self._last_snapshot = time.monotonic()
-        started = time.perf_counter()
+        await self._snapshot_written()
+        taken: list[_Taken] = []
         for partition in partitions if partitions is not None else list(self.parts):
             part = self.parts.get(partition)
-            if part is None:
-                continue
-            dirty = set(part.engine.dirty)
-            rows = part.engine.take_dirty()
+            if part is not None:
+                engine = part.engine
+                taken.append(
+                    _Taken(partition, part.next_offset, engine, engine.meta(), engine.take_dirty())
+                )
+        self._writing = asyncio.create_task(self._write_snapshot(taken))
+        if force:
+            await self._snapshot_written()
+
+    async def _snapshot_written(self) -> None:
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
+
+    async def _write_snapshot(self, taken: list[_Taken]) -> None:
+        started = time.perf_counter()
+        for n, snap in enumerate(taken):
             try:
-                await self.store.save(partition, part.next_offset, part.engine.meta(), rows)
+                await self.store.save(snap.partition, snap.next_offset, snap.meta, snap.rows)
             except Exception as exc:  # the database may be down: keep the rows for next time
-                part.engine.dirty |= dirty
-                log.warning("snapshot of partition %s failed: %s", partition, exc)
+                for unsaved in taken[n:]:
+                    unsaved.engine.dirty.update(unsaved.rows)
+                log.warning("snapshot of partition %s failed: %s", snap.partition, exc)
                 return
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
 
