@@ -203,6 +203,7 @@ class EngineService:
         self._stopping = asyncio.Event()
         self._last_snapshot = time.monotonic()
         self._writing: asyncio.Task[None] | None = None  # the snapshot being written
+        self._outputs: asyncio.Task[None] | None = None  # a batch's acknowledgements and commit
         self._grace_us = int(settings.grace_seconds * 1_000_000)
         self.assigned_once = False
         self._rebalances = 0  # bumped by every revocation and assignment, under the lock
@@ -217,6 +218,12 @@ class EngineService:
     def ready(self) -> bool:
         """Ready once the group has assigned partitions and their state is restored."""
         return self.assigned_once and not self.restoring and self.consumer is not None
+
+    @property
+    def settled(self) -> bool:
+        """No batch is being applied and every output handed to the producer is acknowledged
+        and its offsets committed (for benchmarks and tests)."""
+        return not self._lock.locked() and (self._outputs is None or self._outputs.done())
 
     async def start(self) -> None:
         s = self.settings
@@ -440,7 +447,15 @@ class EngineService:
         return max(wait_ms, 1)
 
     async def process(self, batch: dict[TopicPartition, list[object]]) -> None:
-        """Steps 2 to 6 of the module docstring for one fetched batch."""
+        """Steps 2 to 6 of the module docstring for one fetched batch.
+
+        Steps 4 and 5 are pipelined: the outputs are handed to the producer here, and their
+        acknowledgements and the offset commit complete in a task while the loop fetches and
+        applies the next batch (the CPU-bound part). The next batch's outputs are sent only
+        once that task is done, so outputs keep their order, and a snapshot, a revocation or a
+        stop waits for it (`_settle_outputs`): nothing is committed or snapshotted before its
+        outputs are acknowledged.
+        """
         assert self.consumer is not None
         started = time.perf_counter()
         wall = self.clock()
@@ -453,17 +468,46 @@ class EngineService:
             self._apply_records(tp, part, records, wall, outbox)
             commits[tp] = part.next_offset
         self._advance_caught_up(outbox)
-        await self._emit(outbox)
+        await self._settle_outputs()
+        if outbox.events or outbox.dead or commits:
+            futures = await self._send_or_none(outbox)
+            self._outputs = asyncio.create_task(self._complete(outbox, futures, commits))
+        self.metrics.open_timers.set(sum(p.engine.open_timers for p in self.parts.values()))
+        if batch:
+            self.metrics.processing.observe(time.perf_counter() - started)
+        await self._snapshot()
+
+    async def _settle_outputs(self) -> None:
+        """Wait until the outputs handed to the producer are acknowledged and their offsets
+        committed."""
+        if self._outputs is not None:
+            outputs, self._outputs = self._outputs, None
+            await outputs
+
+    async def _send_or_none(self, outbox: Outbox) -> list[Any] | None:
+        """Hand the outbox to the producer; None when that failed (`_complete` resends)."""
+        if not outbox.events and not outbox.dead:
+            return []
+        try:
+            return await self._send_all(outbox)
+        except KafkaError as exc:
+            log.warning("produce failed (%s); resending", exc)
+            return None
+
+    async def _complete(
+        self, outbox: Outbox, futures: list[Any] | None, commits: dict[TopicPartition, int]
+    ) -> None:
+        """Steps 4 and 5 for one batch: acknowledgements (resending the whole outbox until the
+        broker takes it: ids are deterministic, so a resend can only duplicate, never lose),
+        then the offset commit."""
+        assert self.consumer is not None
+        await self._emit(outbox, futures)
         if commits:
             try:
                 await self.consumer.commit(commits)
             except KafkaError as exc:
                 # after a rebalance the new owner re-processes; ids make that harmless
                 log.warning("offset commit failed: %s", exc)
-        self.metrics.open_timers.set(sum(p.engine.open_timers for p in self.parts.values()))
-        if batch:
-            self.metrics.processing.observe(time.perf_counter() - started)
-        await self._snapshot()
 
     def _apply_records(
         self,
@@ -546,21 +590,25 @@ class EngineService:
             lag = max(0.0, (now_us - engine.watermark_us) / 1e6) if engine.watermark_us else 0.0
             self.metrics.watermark_lag.labels(str(partition)).set(lag)
 
-    async def _emit(self, outbox: Outbox) -> None:
+    async def _emit(self, outbox: Outbox, futures: list[Any] | None = None) -> None:
         """Produce every output and dead letter; return once all are acknowledged.
 
-        A broker that does not answer is retried with backoff, resending the whole batch: the
-        ids are deterministic, so a resend can only duplicate, never lose.
+        `futures` are those of an outbox already handed to the producer. A broker that does not
+        answer is retried with backoff, resending the whole batch: the ids are deterministic,
+        so a resend can only duplicate, never lose.
         """
         if not outbox.events and not outbox.dead:
             return
         delay = 0.2
         while True:
             try:
-                await self._send_all(outbox)
+                if futures is None:
+                    futures = await self._send_all(outbox)
+                await asyncio.gather(*futures)
                 break
             except KafkaError as exc:
                 log.warning("produce failed (%s); resending in %.1fs", exc, delay)
+                futures = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         now = self.clock()
@@ -576,8 +624,8 @@ class EngineService:
                 delay_s = (now - event.time).total_seconds() - grace
                 self.metrics.breach_delay.observe(max(delay_s, 0.0))
 
-    async def _send_all(self, outbox: Outbox) -> None:
-        """Produce the outbox and wait for every acknowledgement.
+    async def _send_all(self, outbox: Outbox) -> list[Any]:
+        """Hand the outbox to the producer; the futures of its acknowledgements.
 
         SLA events go out as one record batch per topic partition (aiokafka's `send_batch`),
         partitioned by key exactly as the default partitioner would: a fraction of the per-send
@@ -612,7 +660,7 @@ class EngineService:
                 headers.append(("__connect.errors.value.truncated", str(len(value)).encode()))
                 value = value[:MAX_EVENT_BYTES]
             futures.append(await producer.send(s.dlq_topic, value, key=record.key, headers=headers))
-        await asyncio.gather(*futures)
+        return futures
 
     # ---- snapshots and policy ----------------------------------------------------------------
 
@@ -630,6 +678,7 @@ class EngineService:
         if self._writing is not None and not self._writing.done() and not force:
             return  # the database is slower than the interval: take more rows next time
         self._last_snapshot = time.monotonic()
+        await self._settle_outputs()  # the rows must not run ahead of acknowledged outputs
         await self._snapshot_written()
         taken: list[_Taken] = []
         for partition in partitions if partitions is not None else list(self.parts):
