@@ -14,6 +14,15 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // _ONE_US
 
 
+# Below 2**32 seconds a double's spacing is at most 2**-20 s, under a microsecond, so
+# fromtimestamp's rounding to the microsecond gives back the exact instant (checked against
+# the timedelta path over millions of instants in tests/unit/test_instants.py).
+_FAST_LIMIT: Final = 4_000_000_000 * 1_000_000  # 2096-10-02
+_fromtimestamp: Final = datetime.fromtimestamp
+
+
 def from_us(us: int) -> datetime:
-    """The aware UTC datetime of microseconds since the epoch."""
-    return EPOCH + timedelta(0, 0, us)  # positional: a third cheaper than microseconds=us
+    """The aware UTC datetime of microseconds since the epoch (exact)."""
+    if 0 <= us < _FAST_LIMIT:
+        return _fromtimestamp(us / 1_000_000, UTC)  # twice as fast as the timedelta sum
+    return EPOCH + timedelta(0, 0, us)

@@ -94,12 +94,16 @@ class Timer:
     def timer_id(self) -> str:
         return f"{self.ticket_id}:{self.metric}:{self.cycle}"
 
-    def elapsed(self, at_us: int) -> float:
-        """Business seconds counted from the start to `at_us`, pauses left out."""
+    def elapsed_us(self, at_us: int) -> int:
+        """Business microseconds counted from the start to `at_us`, pauses left out."""
         pauses = self.pauses
         if self.paused_us is not None:
             pauses = (*pauses, (self.paused_us, max(at_us, self.paused_us)))
-        return self.calendar.business_us(self.started_us, at_us, pauses) / US
+        return self.calendar.business_us(self.started_us, at_us, pauses)
+
+    def elapsed(self, at_us: int) -> float:
+        """Business seconds counted from the start to `at_us`, pauses left out."""
+        return self.elapsed_us(at_us) / US
 
     def compute_due(self) -> int:
         """The instant the target is reached, given the pauses so far (an open pause excluded)."""
@@ -181,12 +185,13 @@ class _Context:
         corrects_breach: bool = False,
         reason: str | None = None,
         ticket_deleted: bool = False,
-        elapsed: float | None = None,
+        elapsed_us: int | None = None,
     ) -> None:
         """Append the SLA event `type_` of `timer` at `at` (`at_us` the same instant)."""
         timer.seq += 1
-        if elapsed is None:
-            elapsed = timer.elapsed(at_us)
+        if elapsed_us is None:
+            elapsed_us = timer.elapsed_us(at_us)
+        target = timer.target_seconds
         started, due = timer.started_us, timer.due_us
         get = self.state.attrs.get
         ticket_id = timer.ticket_id
@@ -199,12 +204,13 @@ class _Context:
             "level": timer.level,
             "policy_version": self.policy.version,
             "calendar": timer.calendar.name,
-            "target_seconds": timer.target_seconds,
+            "target_seconds": target,
             "started_at": at if started == at_us else _from_us(started),
             "due_at": None if due is None else at if due == at_us else _from_us(due),
             "stopped_at": stopped_at,
-            "elapsed_seconds": round(elapsed, 6),
-            "remaining_seconds": round(timer.target_seconds - elapsed, 6),
+            # whole microseconds: exact, and what round(seconds, 6) would give, for less
+            "elapsed_seconds": elapsed_us / US,
+            "remaining_seconds": (round(target * US) - elapsed_us) / US,
             "threshold": threshold,
             "corrects_breach": corrects_breach,
             "breached": timer.breached,
@@ -246,7 +252,7 @@ class _Context:
         state.running[metric] = timer
         state.last_timer = timer
         self.step.opened += 1
-        self.emit(timer, "sla.started", at, at_us, elapsed=0.0)
+        self.emit(timer, "sla.started", at, at_us, elapsed_us=0)
         self.step.armed.append(timer)
         status = state.attrs.get("status")
         if status is not None and status in level.pause_when_status:
@@ -273,7 +279,7 @@ class _Context:
             at, at_us = _from_us(timer.started_us), timer.started_us
         if timer.due_us is None:  # otherwise current: every change of pauses or target schedules
             timer.due_us = timer.compute_due()
-        elapsed = timer.elapsed(at_us)
+        elapsed = timer.elapsed_us(at_us)
         fulfilled = at_us <= timer.due_us
         corrects = fulfilled and timer.breached
         if corrects:
@@ -285,7 +291,7 @@ class _Context:
             at_us,
             stopped_at=at,
             corrects_breach=corrects,
-            elapsed=elapsed,
+            elapsed_us=elapsed,
         )
         self._end(timer)
 
@@ -462,12 +468,16 @@ def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy
         if timer.breached or due is None:
             return step
         timer.breached = True
-        ctx.emit(timer, "sla.breached", _from_us(due), due, elapsed=timer.target_seconds)
+        target_us = round(timer.target_seconds * US)
+        ctx.emit(timer, "sla.breached", _from_us(due), due, elapsed_us=target_us)
         return step
     if timer.warnings and timer.warnings[0][0] == kind:
         label, elapsed = timer.warnings[0]
         timer.warnings = timer.warnings[1:]
-        ctx.emit(timer, "sla.warning", _from_us(at_us), at_us, threshold=label, elapsed=elapsed)
+        warned_us = round(elapsed * US)
+        ctx.emit(
+            timer, "sla.warning", _from_us(at_us), at_us, threshold=label, elapsed_us=warned_us
+        )
     return step
 
 

@@ -38,7 +38,7 @@ class Collector:
         freeze_every: float = 1.0,
         full_every: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
-        young_threshold: int = 20_000,
+        young_threshold: int = 200_000,
     ) -> None:
         self.freeze_every = freeze_every
         self.full_every = full_every
