@@ -147,18 +147,24 @@ class PartitionEngine:
             event_us = to_us(wall_clock)
         if event_us > self.max_event_us:
             self.max_event_us = event_us
-        outputs = self.advance(event_us)
-        state = self.tickets.get(event.ticket_id)
-        if state is None:
-            state = self.tickets[event.ticket_id] = TicketState(event.ticket_id)
+        if event_us > self.watermark_us:
+            self.watermark_us = event_us
+        wm, heap = self.watermark_us, self._heap
+        outputs = self.advance(wm) if heap and heap[0][0] <= wm else []
+        ticket_id = event.ticket_id
+        state = self.tickets.get(ticket_id)
+        if state is None:  # positional: no default factories to call, once per new ticket
+            state = TicketState(ticket_id, {}, None, None, None, False, False, False, [0] * 5, {})
+            self.tickets[ticket_id] = state
         step: Step = apply(state, event, self.policy, event_us)
         self.open_timers += step.opened - step.ended
         if step.changed:
-            self.dirty.add(event.ticket_id)
+            self.dirty.add(ticket_id)
         outputs.extend(step.outputs)
         if step.armed:
             self._arm(step.armed)
-            outputs.extend(self.advance(self.watermark_us))
+            if heap and heap[0][0] <= wm:  # an alarm armed at or before the watermark fires now
+                outputs.extend(self.advance(wm))
         return HandleResult(outputs, clamped)
 
     def set_policy(self, policy: Policy) -> None:
