@@ -10,14 +10,14 @@ export SLA_KAFKA_PORT ?= 9092
 export SLA_ENGINE_HTTP_PORT ?= 8081
 export SLA_API_PORT ?= 8080
 
-PACKAGES := -e libs/sla-core -e libs/sla-devtools -e services/sla-engine -e services/report-api
+PACKAGES := -e libs/sla-core -e tools/sla-devtools -e services/sla-engine -e services/report-api
 
 .PHONY: install lock infra-up infra-down run stop demo test test-unit test-integration \
         test-reliability lint format bench bench-full clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
+$(VENV)/.installed: constraints.txt requirements-dev.txt libs/*/pyproject.toml tools/*/pyproject.toml services/*/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt $(PACKAGES) -r requirements-dev.txt
 	touch $@

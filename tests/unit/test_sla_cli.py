@@ -31,7 +31,7 @@ def line(**changes: Any) -> str:
 
 
 def test_the_shipped_schema_is_the_one_in_schemas() -> None:
-    shipped = REPO / "libs/sla-devtools/src/sla_devtools/schemas/ticket-event.schema.json"
+    shipped = REPO / "tools/sla-devtools/src/sla_devtools/schemas/ticket-event.schema.json"
     assert json.loads(shipped.read_text()) == json.loads(
         (REPO / "schemas" / "ticket-event.schema.json").read_text()
     )
