@@ -94,6 +94,11 @@ class Timer:
     def timer_id(self) -> str:
         return f"{self.ticket_id}:{self.metric}:{self.cycle}"
 
+    @property
+    def target_us(self) -> int:
+        """The target in whole microseconds, as the calendar counts it."""
+        return round(self.target_seconds * US)
+
     def elapsed_us(self, at_us: int) -> int:
         """Business microseconds counted from the start to `at_us`, pauses left out."""
         pauses = self.pauses
@@ -107,7 +112,7 @@ class Timer:
 
     def compute_due(self) -> int:
         """The instant the target is reached, given the pauses so far (an open pause excluded)."""
-        return self.calendar.due_us(self.started_us, round(self.target_seconds * US), self.pauses)
+        return self.calendar.due_us(self.started_us, self.target_us, self.pauses)
 
     def schedule(self) -> None:
         """Recompute the due and the warnings' instants (none while paused); stale alarms die."""
@@ -191,7 +196,6 @@ class _Context:
         timer.seq += 1
         if elapsed_us is None:
             elapsed_us = timer.elapsed_us(at_us)
-        target = timer.target_seconds
         started, due = timer.started_us, timer.due_us
         get = self.state.attrs.get
         ticket_id = timer.ticket_id
@@ -204,13 +208,13 @@ class _Context:
             "level": timer.level,
             "policy_version": self.policy.version,
             "calendar": timer.calendar.name,
-            "target_seconds": target,
+            "target_seconds": timer.target_seconds,
             "started_at": at if started == at_us else _from_us(started),
             "due_at": None if due is None else at if due == at_us else _from_us(due),
             "stopped_at": stopped_at,
             # whole microseconds: exact, and what round(seconds, 6) would give, for less
             "elapsed_seconds": elapsed_us / US,
-            "remaining_seconds": (round(target * US) - elapsed_us) / US,
+            "remaining_seconds": (timer.target_us - elapsed_us) / US,
             "threshold": threshold,
             "corrects_breach": corrects_breach,
             "breached": timer.breached,
@@ -468,8 +472,7 @@ def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy
         if timer.breached or due is None:
             return step
         timer.breached = True
-        target_us = round(timer.target_seconds * US)
-        ctx.emit(timer, "sla.breached", _from_us(due), due, elapsed_us=target_us)
+        ctx.emit(timer, "sla.breached", _from_us(due), due, elapsed_us=timer.target_us)
         return step
     if timer.warnings and timer.warnings[0][0] == kind:
         label, elapsed = timer.warnings[0]

@@ -50,8 +50,8 @@ class Collector:
         self._last_freeze = self._last_full = clock()
 
     def install(self) -> None:
-        """Make this the process's policy: young automatic collections only (the oldest
-        generation is collected by `settle`, then frozen)."""
+        """Make this the process's policy: young automatic collections only, every
+        `young_threshold` allocations (the oldest generation is frozen by `tick`)."""
         if self._previous is None:
             self._previous = gc.get_threshold()
         gc.set_threshold(self.young_threshold, 10, _NEVER)

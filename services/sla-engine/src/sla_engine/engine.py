@@ -153,9 +153,8 @@ class PartitionEngine:
         outputs = self.advance(wm) if heap and heap[0][0] <= wm else []
         ticket_id = event.ticket_id
         state = self.tickets.get(ticket_id)
-        if state is None:  # positional: no default factories to call, once per new ticket
-            state = TicketState(ticket_id, {}, None, None, None, False, False, False, [0] * 5, {})
-            self.tickets[ticket_id] = state
+        if state is None:
+            state = self.tickets[ticket_id] = TicketState(ticket_id)
         step: Step = apply(state, event, self.policy, event_us)
         self.open_timers += step.opened - step.ended
         if step.changed:

@@ -38,7 +38,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_sla_event
-from sla_core.events import BREACH_TOPIC_TYPES, TICKET_TYPES, SlaEvent
+from sla_core.events import TICKET_TYPES, SlaEvent
 from sla_core.instants import to_us
 from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.adapters.snapshots import SnapshotStore
@@ -137,22 +137,28 @@ class _Batches:
         if topic not in self.partitions:
             self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
 
-    def add(self, topic: str, key: bytes, value: bytes) -> tuple[str, int] | None:
-        """Append to the open batch of the key's partition; the slot when that batch is full
-        (then `add_full` must take the record), None when it took it."""
+    def _slot(self, topic: str, key: bytes) -> tuple[str, int]:
         partitions = self.partitions[topic]
-        slot = (topic, partitions[_key_hash(key) % len(partitions)])
+        return topic, partitions[_key_hash(key) % len(partitions)]
+
+    def add(self, topic: str, key: bytes, value: bytes) -> bool:
+        """Append to the open batch of the key's partition (topic prepared), without awaiting
+        anything; False when that batch is full (then `put` takes the record)."""
+        slot = self._slot(topic, key)
         batch = self.open.get(slot)
         if batch is None:
             batch = self.open[slot] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None, headers=_HEADERS) is None:
-            return slot
-        return None
+        return batch.append(key=key, value=value, timestamp=None, headers=_HEADERS) is not None
 
-    async def add_full(self, slot: tuple[str, int], key: bytes, value: bytes) -> None:
-        """Send the full batch of `slot` and start the next one with the record; a record too
-        big for even an empty batch (max_batch_size) goes alone, in order, after the batch."""
-        topic, partition = slot
+    async def put(self, topic: str, key: bytes, value: bytes) -> None:
+        """Append; when the key's partition's batch is full, send it and start the next one. A
+        record too big for even an empty batch (max_batch_size) goes alone, in order, after
+        the batch before it."""
+        await self.prepare(topic)
+        if self.add(topic, key, value):
+            return
+        slot = self._slot(topic, key)
+        partition = slot[1]
         self.futures.append(
             await self.producer.send_batch(self.open[slot], topic, partition=partition)
         )
@@ -163,13 +169,6 @@ class _Batches:
                 topic, value, key=key, partition=partition, headers=[CONTENT_TYPE]
             )
             self.futures.append(fut)
-
-    async def put(self, topic: str, key: bytes, value: bytes) -> None:
-        """`add` with everything around it (`prepare`, `add_full`); `_send_all` inlines it."""
-        await self.prepare(topic)
-        full = self.add(topic, key, value)
-        if full is not None:
-            await self.add_full(full, key, value)
 
     async def flush(self) -> list[Any]:
         for (topic, partition), batch in self.open.items():
@@ -449,12 +448,12 @@ class EngineService:
     async def process(self, batch: dict[TopicPartition, list[object]]) -> None:
         """Steps 2 to 6 of the module docstring for one fetched batch.
 
-        Steps 4 and 5 are pipelined: the outputs are handed to the producer here, and their
-        acknowledgements and the offset commit complete in a task while the loop fetches and
-        applies the next batch (the CPU-bound part). The next batch's outputs are sent only
-        once that task is done, so outputs keep their order, and a snapshot, a revocation or a
-        stop waits for it (`_settle_outputs`): nothing is committed or snapshotted before its
-        outputs are acknowledged.
+        Steps 4 and 5 are pipelined: a task produces the outputs, awaits their
+        acknowledgements and commits the offsets while the loop fetches and applies the next
+        batch (the CPU-bound part). The next batch's task starts only once that one is done,
+        so outputs keep their order, and a snapshot, a revocation or a stop waits for it
+        (`_settle_outputs`): nothing is committed or snapshotted before its outputs are
+        acknowledged.
         """
         assert self.consumer is not None
         started = time.perf_counter()
@@ -470,8 +469,7 @@ class EngineService:
         self._advance_caught_up(outbox)
         await self._settle_outputs()
         if outbox.events or outbox.dead or commits:
-            futures = await self._send_or_none(outbox)
-            self._outputs = asyncio.create_task(self._complete(outbox, futures, commits))
+            self._outputs = asyncio.create_task(self._complete(outbox, commits))
         self.metrics.open_timers.set(sum(p.engine.open_timers for p in self.parts.values()))
         if batch:
             self.metrics.processing.observe(time.perf_counter() - started)
@@ -484,24 +482,12 @@ class EngineService:
             outputs, self._outputs = self._outputs, None
             await outputs
 
-    async def _send_or_none(self, outbox: Outbox) -> list[Any] | None:
-        """Hand the outbox to the producer; None when that failed (`_complete` resends)."""
-        if not outbox.events and not outbox.dead:
-            return []
-        try:
-            return await self._send_all(outbox)
-        except KafkaError as exc:
-            log.warning("produce failed (%s); resending", exc)
-            return None
-
-    async def _complete(
-        self, outbox: Outbox, futures: list[Any] | None, commits: dict[TopicPartition, int]
-    ) -> None:
+    async def _complete(self, outbox: Outbox, commits: dict[TopicPartition, int]) -> None:
         """Steps 4 and 5 for one batch: acknowledgements (resending the whole outbox until the
         broker takes it: ids are deterministic, so a resend can only duplicate, never lose),
         then the offset commit."""
         assert self.consumer is not None
-        await self._emit(outbox, futures)
+        await self._emit(outbox)
         if commits:
             try:
                 await self.consumer.commit(commits)
@@ -590,25 +576,21 @@ class EngineService:
             lag = max(0.0, (now_us - engine.watermark_us) / 1e6) if engine.watermark_us else 0.0
             self.metrics.watermark_lag.labels(str(partition)).set(lag)
 
-    async def _emit(self, outbox: Outbox, futures: list[Any] | None = None) -> None:
+    async def _emit(self, outbox: Outbox) -> None:
         """Produce every output and dead letter; return once all are acknowledged.
 
-        `futures` are those of an outbox already handed to the producer. A broker that does not
-        answer is retried with backoff, resending the whole batch: the ids are deterministic,
-        so a resend can only duplicate, never lose.
+        A broker that does not answer is retried with backoff, resending the whole batch: the
+        ids are deterministic, so a resend can only duplicate, never lose.
         """
         if not outbox.events and not outbox.dead:
             return
         delay = 0.2
         while True:
             try:
-                if futures is None:
-                    futures = await self._send_all(outbox)
-                await asyncio.gather(*futures)
+                await asyncio.gather(*await self._send_all(outbox))
                 break
             except KafkaError as exc:
                 log.warning("produce failed (%s); resending in %.1fs", exc, delay)
-                futures = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         now = self.clock()
@@ -636,20 +618,18 @@ class EngineService:
         s = self.settings
         emitted_at = self.clock()
         batches = _Batches(producer)
+        events_topic, breach_topic, source = s.events_topic, s.breach_topic, s.source_name
         if outbox.events:
-            await batches.prepare(s.events_topic)
-        add, source = batches.add, s.source_name
+            await batches.prepare(events_topic)
+            await batches.prepare(breach_topic)
+        add, put = batches.add, batches.put  # add never awaits: put only for a full batch
         for event in outbox.events:
             value = encode_sla_event(event, source=source, emitted_at=emitted_at)
             key = event.ticket_id.encode()
-            full = add(s.events_topic, key, value)
-            if full is not None:
-                await batches.add_full(full, key, value)
-            if event.type in BREACH_TOPIC_TYPES:
-                await batches.prepare(s.breach_topic)
-                full = add(s.breach_topic, key, value)
-                if full is not None:
-                    await batches.add_full(full, key, value)
+            if not add(events_topic, key, value):
+                await put(events_topic, key, value)
+            if event.for_breach_topic and not add(breach_topic, key, value):
+                await put(breach_topic, key, value)
         futures = await batches.flush()
         for dead in outbox.dead:
             record: Any = dead.record
