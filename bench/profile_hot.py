@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 from pyinstrument import Profiler
 
 from bench import bench_engine, bench_reports, bench_timers, workload
@@ -55,7 +56,10 @@ def restore() -> None:
     events = workload.tickets_due_in(50_000, first_due, timedelta(minutes=10))
     for event in events:
         engine.handle(event, event.time)
-    rows = list(engine.take_dirty().items())
+    rows = [
+        (tid, orjson.dumps(row.state), row.alarm_us, row.running)
+        for tid, row in engine.take_dirty().items()
+    ]
     policy = engine.policy
     profile_sync(
         "restore",

@@ -15,7 +15,8 @@ from sla_core.codec import decode_sla_event, encode_sla_event
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.policy import parse_policy
 from sla_core.timers import state_from_dict, state_to_dict
-from sla_engine.engine import PartitionEngine, to_us
+from sla_engine.engine import PartitionEngine, SnapshotError, to_us
+from tests.support.snapshots import round_trip
 
 POLICY = """
 calendars:
@@ -337,14 +338,7 @@ def run_stream(advance_every: int | None, snapshot_at: int | None = None) -> lis
         if advance_every and i % advance_every == 0:
             d.advance(at(minute) - timedelta(minutes=1))  # a live clock lagging the events
         if snapshot_at is not None and i == snapshot_at:
-            rows = orjson.loads(
-                orjson.dumps(
-                    d.engine.take_dirty()
-                    | {tid: state_to_dict(s) for tid, s in d.engine.tickets.items()}
-                )
-            )
-            engine = PartitionEngine.restore(0, d.policy, d.engine.meta(), list(rows.items()))
-            d.engine = engine
+            d.engine = round_trip(d.engine)
     d.advance(at(10_000))
     return [(e.id, e.type) for e in d.out]
 
@@ -359,6 +353,68 @@ def test_replay_gives_the_same_ids_and_verdicts_as_live() -> None:
 @pytest.mark.parametrize("cut", [0, 4, 7, 11])
 def test_snapshot_and_restore_midway_changes_nothing(cut: int) -> None:
     assert run_stream(None, snapshot_at=cut) == run_stream(None)
+
+
+def test_restored_tickets_stay_packed_until_an_event_or_their_alarm_needs_them() -> None:
+    d = Driver()
+    d.send("ticket.created", at(0), tid="A")  # first answer 1h: warnings at 45 and 50 min
+    d.send("ticket.created", at(0), tid="B")
+    d.send("ticket.answered", at(5), tid="B")
+    open_timers = d.engine.open_timers
+    d.engine = round_trip(d.engine)
+    assert (d.engine.packed, d.engine.tickets, d.engine.open_timers) == (2, {}, open_timers)
+    assert d.engine.next_alarm_us() == to_us(at(45))  # A's earliest alarm stands for A
+
+    d.send("ticket.customer_replied", at(10), tid="B", channel="email")
+    assert d.engine.packed == 1 and set(d.engine.tickets) == {"B"}
+    assert d.advance(at(44)) == [] and d.engine.packed == 1
+
+    warned = d.advance(at(45))
+    assert d.engine.packed == 0
+    assert d.types(warned) == ["sla.warning:first_answer"]
+    assert warned[0].time == at(45) and warned[0].ticket_id == "A"
+    assert d.engine.open_timers == open_timers + 1  # B's next answer
+
+
+def _rows(engine: PartitionEngine, *, alarms: bool) -> list[tuple[str, bytes, Any, Any]]:
+    """Every ticket's snapshot row; without `alarms`, as rows were written before they carried
+    their earliest alarm and running timers."""
+    engine.dirty.update(engine.tickets)
+    return [
+        (tid, orjson.dumps(r.state), *((r.alarm_us, r.running) if alarms else (None, None)))
+        for tid, r in engine.take_dirty().items()
+    ]
+
+
+@pytest.mark.parametrize("case", ["rows without alarms", "snapshot of another policy"])
+def test_old_rows_and_snapshots_of_another_policy_are_decoded_at_restore(case: str) -> None:
+    def started() -> Driver:
+        d = Driver()
+        d.send("ticket.created", at(0), tid="A")
+        d.send("ticket.created", at(1), tid="B", ticket={"department": "office"})
+        return d
+
+    expected = started()
+    expected.advance(at(10_000))
+
+    d = started()
+    meta = d.engine.meta()
+    if case == "snapshot of another policy":
+        meta["policy_version"] = "sha256:0123456789abcdef"
+    rows = _rows(d.engine, alarms=case != "rows without alarms")
+    d.engine = PartitionEngine.restore(0, d.policy, meta, rows)
+    assert d.engine.packed == 0 and set(d.engine.tickets) == {"A", "B"}
+    d.advance(at(10_000))
+    assert d.out == expected.out
+
+
+def test_a_snapshot_row_that_cannot_be_decoded_is_named_when_needed() -> None:
+    policy = parse_policy(POLICY)
+    meta = {"watermark_us": 0, "max_event_us": 0, "policy_version": policy.version}
+    engine = PartitionEngine.restore(3, policy, meta, [("T9", b"{not json", 1_000, 1)])
+    assert engine.packed == 1 and engine.open_timers == 1
+    with pytest.raises(SnapshotError, match=r"partition 3.*'T9'"):
+        engine.advance(1_000)
 
 
 def test_state_round_trips_through_its_dict_form() -> None:

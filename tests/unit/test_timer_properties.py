@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.policy import parse_policy
-from sla_core.timers import state_to_dict
 from sla_engine.engine import PartitionEngine, to_us
+from tests.support.snapshots import round_trip
 
 TARGETS = {"first_answer": 60, "next_answer": 90, "chat_answer": 5, "resolution": 240}  # minutes
 POLICY = parse_policy(
@@ -193,12 +192,7 @@ def run(
         if duplicate == i:
             out += engine.handle(e, WALL).outputs
         if cut == i:
-            rows = orjson.loads(
-                orjson.dumps(
-                    engine.take_dirty() | {t: state_to_dict(s) for t, s in engine.tickets.items()}
-                )
-            )
-            engine = PartitionEngine.restore(0, POLICY, engine.meta(), list(rows.items()))
+            engine = round_trip(engine)
     out += engine.advance(to_us(END))
     return out
 

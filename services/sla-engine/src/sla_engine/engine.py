@@ -5,14 +5,22 @@ breaches whose instants the watermark has passed. Both return the SLA events to 
 Alarms live in a binary heap keyed by instant in epoch microseconds; cancelling is lazy (an
 alarm carries the timer's version and a stale one is dropped when it surfaces), so arming,
 cancelling and firing cost O(log n) whatever the number of open timers.
+
+A restored ticket stays in its snapshot form (JSON bytes) until it is first needed: an event
+for it, or its earliest alarm surfacing in the heap. Its snapshot row carries that alarm's
+instant, so one heap entry stands for the ticket until then, and a restart with a million
+open timers costs a row each, not the building of every timer (see `restore`).
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.instants import to_us
@@ -29,6 +37,23 @@ from sla_core.timers import (
 )
 
 _ONE_US = timedelta(microseconds=1)
+_PACKED = "~packed"  # heap entry kind standing for a restored ticket not decoded yet
+
+
+# (instant, ticket, metric, arm counter, timer version, kind, timer): see PartitionEngine._heap
+_Entry = tuple[int, str, str, int, int, str, Timer | None]
+
+
+class TicketRow(NamedTuple):
+    """A ticket's snapshot row: its state, and what a restore needs without decoding it."""
+
+    state: dict[str, Any]
+    alarm_us: int | None  # the earliest alarm of its running timers, if any
+    running: int  # its running timers
+
+
+class SnapshotError(ValueError):
+    """A ticket's snapshot row cannot be decoded."""
 
 
 @dataclass
@@ -50,8 +75,13 @@ class PartitionEngine:
     dirty: set[str] = field(default_factory=set)
     open_timers: int = 0
     # (instant, ticket, metric, arm counter, timer version, kind, timer): ties at one instant
-    # break by ticket and metric, so a restored heap fires in the same order as the original
-    _heap: list[tuple[int, str, str, int, int, str, Timer]] = field(default_factory=list)
+    # break by ticket and metric, so a restored heap fires in the same order as the original.
+    # A packed ticket's entry is (its earliest alarm, ticket, "", 0, 0, _PACKED, None): the
+    # empty metric puts it before the entries its timers get when it is decoded.
+    _heap: list[_Entry] = field(default_factory=list)
+    # restored tickets not decoded yet, and the policy they were restored under
+    _packed: dict[str, bytes] = field(default_factory=dict)
+    _packed_policy: Policy | None = field(default=None, repr=False)
     _counter: int = 0
     _wall: datetime | None = field(default=None, init=False, repr=False)
     # event times past this are clamped: the wall clock of `_wall` plus the tolerance
@@ -59,9 +89,9 @@ class PartitionEngine:
 
     # ---- alarms ---------------------------------------------------------------------------
 
-    def _entries(self, timers: list[Timer]) -> list[tuple[int, str, str, int, int, str, Timer]]:
+    def _entries(self, timers: list[Timer]) -> list[_Entry]:
         """The heap entries of each timer's next alarm (one per timer; firing arms the next)."""
-        entries = []
+        entries: list[_Entry] = []
         for timer in timers:
             alarm = timer.next_alarm()
             if alarm is not None:
@@ -101,7 +131,11 @@ class PartitionEngine:
         heap = self._heap
         wm = self.watermark_us
         while heap and heap[0][0] <= wm:
-            at_us, _, _, _, version, kind, timer = heap[0]
+            at_us, ticket_id, _, _, version, kind, timer = heap[0]
+            if timer is None:  # a packed ticket's earliest alarm: decode it, arm its timers
+                heapq.heappop(heap)
+                self._unpack(ticket_id)
+                continue
             if kind == BREACH and at_us == wm:
                 break  # a timer stopped exactly at its due is fulfilled: wait for more time
             heapq.heappop(heap)
@@ -154,7 +188,9 @@ class PartitionEngine:
         ticket_id = event.ticket_id
         state = self.tickets.get(ticket_id)
         if state is None:
-            state = self.tickets[ticket_id] = TicketState(ticket_id)
+            state = self._unpack(ticket_id) if self._packed else None
+            if state is None:
+                state = self.tickets[ticket_id] = TicketState(ticket_id)
         step: Step = apply(state, event, self.policy, event_us)
         self.open_timers += step.opened - step.ended
         if step.changed:
@@ -172,14 +208,50 @@ class PartitionEngine:
 
     # ---- snapshots -------------------------------------------------------------------------
 
-    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+    def take_dirty(self) -> dict[str, TicketRow]:
         """The changed tickets since the last call, as snapshot rows."""
-        rows = {tid: state_to_dict(self.tickets[tid]) for tid in self.dirty if tid in self.tickets}
+        rows = {tid: self._row(self.tickets[tid]) for tid in self.dirty if tid in self.tickets}
         self.dirty.clear()
-        return dict(rows)
+        return rows
+
+    @staticmethod
+    def _row(state: TicketState) -> TicketRow:
+        alarms = [a[0] for t in state.running.values() if (a := t.next_alarm()) is not None]
+        return TicketRow(state_to_dict(state), min(alarms, default=None), len(state.running))
 
     def meta(self) -> dict[str, Any]:
-        return {"watermark_us": self.watermark_us, "max_event_us": self.max_event_us}
+        return {
+            "watermark_us": self.watermark_us,
+            "max_event_us": self.max_event_us,
+            "policy_version": self.policy.version,
+        }
+
+    @property
+    def packed(self) -> int:
+        """Restored tickets not decoded yet."""
+        return len(self._packed)
+
+    def _unpack(self, ticket_id: str) -> TicketState | None:
+        """Decode a packed ticket and arm its timers; None if it is not packed."""
+        raw = self._packed.pop(ticket_id, None)
+        if raw is None:
+            return None
+        assert self._packed_policy is not None
+        try:
+            state = state_from_dict(ticket_id, orjson.loads(raw), self._packed_policy)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotError(
+                f"partition {self.partition}: the snapshot row of ticket {ticket_id!r}"
+                f" cannot be decoded: {exc!r}"
+            ) from exc
+        self.tickets[ticket_id] = state
+        self._arm(list(state.running.values()))
+        return state
+
+    def unpack_all(self) -> None:
+        """Decode every packed ticket now (tests, and measuring what the restore deferred)."""
+        for ticket_id in list(self._packed):
+            self._unpack(ticket_id)
 
     @classmethod
     def restore(
@@ -187,19 +259,41 @@ class PartitionEngine:
         partition: int,
         policy: Policy,
         meta: dict[str, Any],
-        rows: list[tuple[str, dict[str, Any]]],
+        rows: Iterable[tuple[str, bytes | dict[str, Any], int | None, int | None]],
         future_tolerance: timedelta = timedelta(minutes=5),
     ) -> PartitionEngine:
-        """Rebuild a partition's engine from its snapshot rows and re-arm every alarm."""
+        """Rebuild a partition's engine from its snapshot rows: (ticket, state, earliest alarm,
+        running timers).
+
+        A row whose state is bytes and whose running count is known stays packed until first
+        needed (module docstring); its timers get the calendars of `policy`, as an eager
+        restore's would. Other rows (a state already decoded, a row written before rows carried
+        their alarm) are decoded now, and so is every row when the snapshot was taken under
+        another policy, whose calendars may have put the alarms elsewhere. Either way the
+        alarms fire at the same instants in the same order.
+        """
         engine = cls(partition, policy, future_tolerance)
         engine.watermark_us = int(meta.get("watermark_us", 0))
         engine.max_event_us = int(meta.get("max_event_us", 0))
+        engine._packed_policy = policy
+        lazy = meta.get("policy_version") == policy.version
+        packed = engine._packed
+        heap = engine._heap
         armed: list[Timer] = []
-        for ticket_id, raw in rows:
-            state = state_from_dict(ticket_id, raw, policy)
+        open_timers = 0
+        for ticket_id, raw, alarm_us, running in rows:
+            if lazy and running is not None and isinstance(raw, bytes):
+                packed[ticket_id] = raw
+                open_timers += running
+                if alarm_us is not None:
+                    heap.append((alarm_us, ticket_id, "", 0, 0, _PACKED, None))
+                continue
+            state = state_from_dict(
+                ticket_id, orjson.loads(raw) if isinstance(raw, bytes) else raw, policy
+            )
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
-        engine.open_timers = len(armed)
-        engine._heap = engine._entries(armed)
-        heapq.heapify(engine._heap)  # O(n), where n pushes cost O(n log n)
+        engine.open_timers = open_timers + len(armed)
+        heap.extend(engine._entries(armed))
+        heapq.heapify(heap)  # O(n), where n pushes cost O(n log n)
         return engine

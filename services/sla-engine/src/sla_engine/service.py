@@ -44,7 +44,7 @@ from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.adapters.snapshots import SnapshotStore
 from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings
-from sla_engine.engine import PartitionEngine
+from sla_engine.engine import PartitionEngine, TicketRow
 from sla_engine.metrics import EngineMetrics
 
 log = logging.getLogger("sla_engine")
@@ -75,7 +75,7 @@ class _Taken:
     next_offset: int
     engine: PartitionEngine
     meta: dict[str, Any]
-    rows: dict[str, dict[str, Any] | None]
+    rows: dict[str, TicketRow]
 
 
 @dataclass
@@ -386,6 +386,7 @@ class EngineService:
                 "snapshot_offset": offset,
                 "committed_offset": committed,
                 "tickets": len(rows),
+                "tickets_packed": engine.packed,  # decoded when first needed
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
