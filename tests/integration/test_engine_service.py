@@ -192,3 +192,30 @@ async def test_restart_resumes_from_the_snapshot_without_losing_or_reordering(
     started = of_type(seen, "sla.started")
     assert len(started) == 20  # first_answer and resolution per ticket, never re-emitted
     assert len(ids) == len(set(ids))
+
+
+async def test_a_restored_replica_decodes_its_untouched_tickets_while_idle(
+    infra: Infra, unique: str, tmp_path: Path
+) -> None:
+    policy = tmp_path / "slow.yaml"
+    policy.write_text("levels:\n  slow:\n    targets: {first_answer: 1h}\ndefault_level: slow\n")
+    s = settings_for(infra, unique, policy)
+    await create_topics(infra.bootstrap_servers, s.ticket_topic, partitions=3)
+    async with (
+        TicketProducer(s.kafka_bootstrap_servers, s.ticket_topic) as p,
+        running(s),
+        TopicReader(s.kafka_bootstrap_servers, s.events_topic) as events,
+    ):
+        for i in range(6):
+            await p.send("ticket.created", now(), f"idle-{i}")
+        await events.wait_for(lambda es: len(of_type(es, "sla.started")) == 6)
+    async with running(s) as service:  # no event and no alarm needs them: only idleness
+        assert service.ready
+        for _ in range(100):
+            if all(part.engine.packed == 0 for part in service.parts.values()):
+                break
+            await asyncio.sleep(0.05)
+        engines = [part.engine for part in service.parts.values()]
+        assert sum(e.packed for e in engines) == 0
+        assert sorted(t for e in engines for t in e.tickets) == [f"idle-{i}" for i in range(6)]
+        assert sum(e.open_timers for e in engines) == 6

@@ -376,6 +376,17 @@ def test_restored_tickets_stay_packed_until_an_event_or_their_alarm_needs_them()
     assert d.engine.open_timers == open_timers + 1  # B's next answer
 
 
+def test_unpacking_some_decodes_at_most_that_many_and_keeps_the_alarms() -> None:
+    d = Driver()
+    for n in range(5):
+        d.send("ticket.created", at(n), tid=f"T{n}")
+    d.engine = round_trip(d.engine)
+    assert d.engine.unpack_some(2) == 2 and d.engine.packed == 3
+    assert d.engine.unpack_some(10) == 3 and d.engine.packed == 0
+    assert d.engine.unpack_some(10) == 0
+    assert d.types(d.advance(at(46))) == ["sla.warning:first_answer"] * 2  # T0 and T1 at 75%
+
+
 def _rows(engine: PartitionEngine, *, alarms: bool) -> list[tuple[str, bytes, Any, Any]]:
     """Every ticket's snapshot row; without `alarms`, as rows were written before they carried
     their earliest alarm and running timers."""

@@ -216,8 +216,11 @@ class PartitionEngine:
 
     @staticmethod
     def _row(state: TicketState) -> TicketRow:
-        alarms = [a[0] for t in state.running.values() if (a := t.next_alarm()) is not None]
-        return TicketRow(state_to_dict(state), min(alarms, default=None), len(state.running))
+        running = state.running
+        if not running:  # a closed ticket, most rows of a busy helpdesk
+            return TicketRow(state_to_dict(state), None, 0)
+        alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
+        return TicketRow(state_to_dict(state), min(alarms) if alarms else None, len(running))
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -248,10 +251,18 @@ class PartitionEngine:
         self._arm(list(state.running.values()))
         return state
 
-    def unpack_all(self) -> None:
-        """Decode every packed ticket now (tests, and measuring what the restore deferred)."""
-        for ticket_id in list(self._packed):
+    def unpack_some(self, limit: int) -> int:
+        """Decode up to `limit` packed tickets (the service does this while it is idle, so a
+        restored partition ends up decoded without the restore waiting for it); how many."""
+        packed = self._packed
+        ids = [tid for tid, _ in zip(packed, range(limit), strict=False)]
+        for ticket_id in ids:
             self._unpack(ticket_id)
+        return len(ids)
+
+    def unpack_all(self) -> None:
+        """Decode every packed ticket now."""
+        self.unpack_some(len(self._packed))
 
     @classmethod
     def restore(

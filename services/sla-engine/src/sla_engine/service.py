@@ -419,10 +419,21 @@ class EngineService:
             async with self._lock:
                 if rebalances == self._rebalances:
                     await self.process(batch)
+                    if not batch:
+                        self._unpack_while_idle()
                 else:
                     self._refetch()
             self.maybe_reload_policy()
             self.collector.tick()
+
+    def _unpack_while_idle(self, budget_s: float = 0.005) -> None:
+        """Decode a few milliseconds' worth of the restored tickets still packed: with nothing
+        fetched, the loop has the time, and a ticket decoded now costs nothing when its event
+        or its alarm comes (see PartitionEngine.restore)."""
+        deadline = time.perf_counter() + budget_s
+        for part in self.parts.values():
+            while part.engine.packed and time.perf_counter() < deadline:
+                part.engine.unpack_some(100)
 
     def _refetch(self) -> None:
         """Drop a batch fetched across a rebalance and fetch again from where each engine is.
