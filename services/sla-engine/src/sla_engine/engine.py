@@ -281,7 +281,10 @@ class PartitionEngine:
         restore's would. Other rows (a state already decoded, a row written before rows carried
         their alarm) are decoded now, and so is every row when the snapshot was taken under
         another policy, whose calendars may have put the alarms elsewhere. Either way the
-        alarms fire at the same instants in the same order.
+        alarms fire at the same instants in the same order. (One corner stays: a row written
+        before a policy reload that changed a calendar, untouched until the next restart, keeps
+        the alarm instant of the old calendar: a warning that the new calendar puts earlier
+        waits for that instant. Dues are stored, so breaches keep theirs.)
         """
         engine = cls(partition, policy, future_tolerance)
         engine.watermark_us = int(meta.get("watermark_us", 0))

@@ -426,7 +426,7 @@ class EngineService:
             self.maybe_reload_policy()
             self.collector.tick()
 
-    def _unpack_while_idle(self, budget_s: float = 0.005) -> None:
+    def _unpack_while_idle(self, budget_s: float = 0.01) -> None:
         """Decode a few milliseconds' worth of the restored tickets still packed: with nothing
         fetched, the loop has the time, and a ticket decoded now costs nothing when its event
         or its alarm comes (see PartitionEngine.restore)."""
