@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 from pyinstrument import Profiler
 
 from bench import bench_engine, bench_reports, bench_timers, workload
@@ -56,10 +55,7 @@ def restore() -> None:
     events = workload.tickets_due_in(50_000, first_due, timedelta(minutes=10))
     for event in events:
         engine.handle(event, event.time)
-    rows = [
-        (tid, orjson.dumps(row.state), row.alarm_us, row.running)
-        for tid, row in engine.take_dirty().items()
-    ]
+    rows = [(tid, row.state, row.alarm_us, row.running) for tid, row in engine.take_dirty().items()]
     policy = engine.policy
     profile_sync(
         "restore",

@@ -78,7 +78,7 @@ async def test_a_table_of_the_first_release_is_upgraded_and_its_rows_still_resto
     try:
         await conn.execute(f"CREATE SCHEMA {schema}; SET search_path TO {schema};" + OLD_SCHEMA)
         engine = engine_with("A")
-        state = orjson.dumps(engine.take_dirty()["A"].state)
+        state = engine.take_dirty()["A"].state
         await conn.execute(
             "INSERT INTO engine_partitions VALUES ('g', 't', 0, 1, $1::jsonb)",
             orjson.dumps({"watermark_us": engine.watermark_us}).decode(),

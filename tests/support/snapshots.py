@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-
 from sla_engine.engine import PartitionEngine
 
 
@@ -15,8 +13,5 @@ def round_trip(engine: PartitionEngine) -> PartitionEngine:
     """
     engine.unpack_all()
     engine.dirty.update(engine.tickets)
-    rows = [
-        (tid, orjson.dumps(row.state), row.alarm_us, row.running)
-        for tid, row in engine.take_dirty().items()
-    ]
+    rows = [(tid, row.state, row.alarm_us, row.running) for tid, row in engine.take_dirty().items()]
     return PartitionEngine.restore(engine.partition, engine.policy, engine.meta(), rows)

@@ -37,6 +37,7 @@ from sla_core.timers import (
 )
 
 _ONE_US = timedelta(microseconds=1)
+_dumps = orjson.dumps
 _PACKED = "~packed"  # heap entry kind standing for a restored ticket not decoded yet
 
 
@@ -45,11 +46,34 @@ _Entry = tuple[int, str, str, int, int, str, Timer | None]
 
 
 class TicketRow(NamedTuple):
-    """A ticket's snapshot row: its state, and what a restore needs without decoding it."""
+    """A ticket's snapshot row: its state, and what a restore needs without decoding it.
 
-    state: dict[str, Any]
+    The state is JSON bytes, encoded when the row is built: a state's dicts and lists change
+    in place as events come, and a row must not follow them."""
+
+    state: bytes
     alarm_us: int | None  # the earliest alarm of its running timers, if any
     running: int  # its running timers
+
+
+class SnapshotRows:
+    """One snapshot's rows as of the moment `PartitionEngine.begin_snapshot` took it.
+
+    Taking it costs nothing: a ticket's row is built when the snapshot is filled (in chunks,
+    while the loop goes on) or just before that ticket changes next, whichever comes first
+    (copy on write). So a snapshot of many changed tickets never stalls the loop, and its
+    rows are still exactly the states at its offsets.
+    """
+
+    __slots__ = ("meta", "rows", "waiting")
+
+    def __init__(self, meta: dict[str, Any], waiting: set[str]) -> None:
+        self.meta = meta
+        self.waiting = waiting  # tickets whose rows are not built yet
+        self.rows: dict[str, TicketRow] = {}
+
+    def ticket_ids(self) -> set[str]:
+        return self.waiting | self.rows.keys()
 
 
 class SnapshotError(ValueError):
@@ -82,6 +106,7 @@ class PartitionEngine:
     # restored tickets not decoded yet, and the policy they were restored under
     _packed: dict[str, bytes] = field(default_factory=dict)
     _packed_policy: Policy | None = field(default=None, repr=False)
+    _snapshot: SnapshotRows | None = field(default=None, init=False, repr=False)  # being filled
     _counter: int = 0
     _wall: datetime | None = field(default=None, init=False, repr=False)
     # event times past this are clamped: the wall clock of `_wall` plus the tolerance
@@ -144,6 +169,8 @@ class PartitionEngine:
             state = self.tickets.get(timer.ticket_id)
             if state is None:
                 continue
+            if self._snapshot is not None and timer.ticket_id in self._snapshot.waiting:
+                self._copy_before_write(timer.ticket_id)
             step = fire(state, timer, kind, at_us, self.policy)
             self.open_timers += step.opened - step.ended
             if step.outputs:
@@ -191,6 +218,8 @@ class PartitionEngine:
             state = self._unpack(ticket_id) if self._packed else None
             if state is None:
                 state = self.tickets[ticket_id] = TicketState(ticket_id)
+        elif self._snapshot is not None and ticket_id in self._snapshot.waiting:
+            self._copy_before_write(ticket_id)
         step: Step = apply(state, event, self.policy, event_us)
         self.open_timers += step.opened - step.ended
         if step.changed:
@@ -208,19 +237,62 @@ class PartitionEngine:
 
     # ---- snapshots -------------------------------------------------------------------------
 
+    def begin_snapshot(self) -> SnapshotRows:
+        """A snapshot of the tickets changed since the last one, as they are now; its rows are
+        built by `fill_snapshot` (see SnapshotRows). One at a time: a snapshot still being
+        filled is finished first."""
+        if self._snapshot is not None:
+            self.fill_snapshot(len(self._snapshot.waiting))
+        waiting, self.dirty = self.dirty, set()
+        snapshot = self._snapshot = SnapshotRows(self.meta(), waiting)
+        return snapshot
+
+    def fill_snapshot(self, limit: int) -> bool:
+        """Build up to `limit` rows of the snapshot being filled; True once it is complete."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return True
+        waiting, rows, tickets, row = snapshot.waiting, snapshot.rows, self.tickets, self._row
+        for _ in range(min(limit, len(waiting))):
+            ticket_id = waiting.pop()
+            state = tickets.get(ticket_id)
+            if state is not None:
+                rows[ticket_id] = row(state)
+        if waiting:
+            return False
+        self._snapshot = None
+        return True
+
+    def abandon_snapshot(self, snapshot: SnapshotRows) -> None:
+        """A snapshot that could not be written: its tickets go into the next one."""
+        self.dirty.update(snapshot.ticket_ids())
+        snapshot.waiting = set()
+        if self._snapshot is snapshot:
+            self._snapshot = None
+
+    def _copy_before_write(self, ticket_id: str) -> None:
+        """Build the row of a ticket the snapshot being filled still waits for: it is about to
+        change."""
+        snapshot = self._snapshot
+        assert snapshot is not None
+        snapshot.waiting.discard(ticket_id)
+        snapshot.rows[ticket_id] = self._row(self.tickets[ticket_id])
+
     def take_dirty(self) -> dict[str, TicketRow]:
-        """The changed tickets since the last call, as snapshot rows."""
-        rows = {tid: self._row(self.tickets[tid]) for tid in self.dirty if tid in self.tickets}
-        self.dirty.clear()
-        return rows
+        """The changed tickets since the last call, as snapshot rows, built now."""
+        snapshot = self.begin_snapshot()
+        self.fill_snapshot(len(snapshot.waiting))
+        return snapshot.rows
 
     @staticmethod
     def _row(state: TicketState) -> TicketRow:
         running = state.running
         if not running:  # a closed ticket, most rows of a busy helpdesk
-            return TicketRow(state_to_dict(state), None, 0)
+            return TicketRow(_dumps(state_to_dict(state)), None, 0)
         alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
-        return TicketRow(state_to_dict(state), min(alarms) if alarms else None, len(running))
+        return TicketRow(
+            _dumps(state_to_dict(state)), min(alarms) if alarms else None, len(running)
+        )
 
     def meta(self) -> dict[str, Any]:
         return {

@@ -141,7 +141,7 @@ class SnapshotStore:
                     self._topic,
                     partition,
                     ids,
-                    [orjson.dumps(r.state) for r in rows],
+                    [r.state for r in rows],
                     [r.alarm_us for r in rows],
                     [r.running for r in rows],
                 )
