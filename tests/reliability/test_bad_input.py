@@ -125,7 +125,15 @@ async def test_every_malformed_record_is_dead_lettered_with_its_reason_and_nothi
     assert counted == reasons  # counted by reason, as dead-lettered
 
     compare(expected, actual, ledger)  # the valid events around them: nothing lost or changed
-    # throughput for the valid events: valid events per second of the engine's busy time
+    # what the bad records cost the loop: the engine's busy time (sla_engine_processing_seconds)
+    # beyond the clean run's, per bad record. A bad record that blocked its partition (a retry,
+    # a sleep, a stuck send) would cost seconds; handling one costs about 0.1-0.2 ms here. (A
+    # ratio of the two runs' rates was tried first: the clean run is busy for only some 40 ms,
+    # and that ratio ranged 2.3-6.8 between runs of the same code.)
     clean_rate, mixed_rate = len(valid) / busy["clean"], len(valid) / busy["mixed"]
-    print(f"valid events/s: {clean_rate:.0f} alone, {mixed_rate:.0f} among {len(malformed)} bad")
-    assert mixed_rate > clean_rate / 4, (clean_rate, mixed_rate)
+    per_bad_ms = (busy["mixed"] - busy["clean"]) / len(malformed) * 1000
+    print(
+        f"valid events/s: {clean_rate:.0f} alone, {mixed_rate:.0f} among {len(malformed)} bad;"
+        f" {per_bad_ms:.3f} ms of busy time per bad record"
+    )
+    assert per_bad_ms < 1.0, (busy, per_bad_ms)
