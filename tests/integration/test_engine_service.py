@@ -211,10 +211,14 @@ async def test_a_restored_replica_decodes_its_untouched_tickets_while_idle(
         await events.wait_for(lambda es: len(of_type(es, "sla.started")) == 6)
     async with running(s) as service:  # no event and no alarm needs them: only idleness
         assert service.ready
+        gauge = service.metrics.registry.get_sample_value
         for _ in range(100):
-            if all(part.engine.packed == 0 for part in service.parts.values()):
+            if all(p.engine.packed == 0 for p in service.parts.values()) and (
+                gauge("sla_engine_tickets_packed") == 0
+            ):
                 break
             await asyncio.sleep(0.05)
+        assert gauge("sla_engine_tickets_packed") == 0
         engines = [part.engine for part in service.parts.values()]
         assert sum(e.packed for e in engines) == 0
         assert sorted(t for e in engines for t in e.tickets) == [f"idle-{i}" for i in range(6)]

@@ -36,6 +36,12 @@ class EngineMetrics:
             registry=r,
         )
         self.open_timers = Gauge("sla_engine_open_timers", "Running SLA timers.", registry=r)
+        self.tickets_packed = Gauge(
+            "sla_engine_tickets_packed",
+            "Restored tickets still in their snapshot form: each is decoded on its first event "
+            "or alarm, and while the engine is idle.",
+            registry=r,
+        )
         self.watermark_lag = Gauge(
             "sla_engine_watermark_lag_seconds",
             "Wall clock minus the partition's watermark.",

@@ -484,6 +484,7 @@ class EngineService:
         if outbox.events or outbox.dead or commits:
             self._outputs = asyncio.create_task(self._complete(outbox, commits))
         self.metrics.open_timers.set(sum(p.engine.open_timers for p in self.parts.values()))
+        self.metrics.tickets_packed.set(sum(p.engine.packed for p in self.parts.values()))
         if batch:
             self.metrics.processing.observe(time.perf_counter() - started)
         await self._snapshot()
