@@ -12,11 +12,11 @@ import orjson
 import pytest
 
 from sla_core.codec import decode_sla_event, encode_sla_event
-from sla_core.events import SlaEvent, TicketEvent
+from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
 from sla_core.policy import parse_policy
 from sla_core.timers import state_from_dict, state_to_dict
 from sla_engine.engine import PartitionEngine, SnapshotError, to_us
-from tests.support.snapshots import round_trip
+from tests.support.snapshots import all_rows, round_trip
 
 POLICY = """
 calendars:
@@ -359,6 +359,17 @@ def _bytes(rows: dict[str, Any]) -> dict[str, tuple[bytes, Any, Any]]:
     return {t: tuple(r) for t, r in rows.items()}
 
 
+def test_every_sla_event_carries_the_reported_attributes_last_in_their_order() -> None:
+    d = Driver()
+    got = d.engine.handle(
+        TicketEvent("e1", "test", "ticket.created", at(0), "T1", {"department": "x"}), WALL
+    ).outputs
+    assert got and all(
+        tuple(e.data)[-len(REPORTED_ATTRIBUTES) :] == REPORTED_ATTRIBUTES for e in got
+    )
+    assert got[0].data["department"] == "x" and got[0].data["tags"] == []
+
+
 def test_a_row_keeps_the_state_it_was_taken_with_when_the_ticket_changes_after() -> None:
     """Rows are written in the background: one that followed its ticket's later changes (its
     seen ids, cycles, attributes change in place) would make a restore skip those events as
@@ -435,11 +446,8 @@ def test_unpacking_some_decodes_at_most_that_many_and_keeps_the_alarms() -> None
 def _rows(engine: PartitionEngine, *, alarms: bool) -> list[tuple[str, bytes, Any, Any]]:
     """Every ticket's snapshot row; without `alarms`, as rows were written before they carried
     their earliest alarm and running timers."""
-    engine.dirty.update(engine.tickets)
-    return [
-        (tid, r.state, *((r.alarm_us, r.running) if alarms else (None, None)))
-        for tid, r in engine.take_dirty().items()
-    ]
+    rows = all_rows(engine)
+    return rows if alarms else [(tid, state, None, None) for tid, state, _, _ in rows]
 
 
 @pytest.mark.parametrize("case", ["rows without alarms", "snapshot of another policy"])

@@ -74,15 +74,13 @@ class Collector:
         finally:
             if was_enabled:
                 gc.enable()
-            gc.freeze()
-            self._last_freeze = self._clock()
+            self._freeze(self._clock())
 
     def settle(self) -> None:
         """Collect what is new since the last freeze, and freeze what survived (after a bulk
         load, where a tick's freeze alone would keep the garbage made by the load)."""
         gc.collect()
-        gc.freeze()
-        self._last_freeze = self._clock()
+        self._freeze(self._clock())
 
     def tick(self) -> None:
         """Call often (every loop turn); does the periodic work when it is due."""
@@ -90,8 +88,12 @@ class Collector:
         if now - self._last_full >= self.full_every:
             gc.unfreeze()
             gc.collect()
-            gc.freeze()
-            self._last_full = self._last_freeze = now
+            self._freeze(now)
+            self._last_full = now
         elif now - self._last_freeze >= self.freeze_every:
-            gc.freeze()
-            self._last_freeze = now
+            self._freeze(now)
+
+    def _freeze(self, now: float) -> None:
+        """Move every tracked object to the permanent generation (a constant-time splice)."""
+        gc.freeze()
+        self._last_freeze = now

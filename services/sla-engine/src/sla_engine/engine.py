@@ -18,6 +18,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, NamedTuple
 
 import orjson
@@ -43,6 +44,9 @@ _PACKED = "~packed"  # heap entry kind standing for a restored ticket not decode
 
 # (instant, ticket, metric, arm counter, timer version, kind, timer): see PartitionEngine._heap
 _Entry = tuple[int, str, str, int, int, str, Timer | None]
+# a stored row as a restore reads it: ticket, state (JSON), earliest alarm, running timers;
+# alarm and running are None in rows written before rows carried them
+StoredRow = tuple[str, bytes, int | None, int | None]
 
 
 class TicketRow(NamedTuple):
@@ -166,16 +170,16 @@ class PartitionEngine:
             heapq.heappop(heap)
             if version != timer.version:
                 continue
-            state = self.tickets.get(timer.ticket_id)
+            state = self.tickets.get(ticket_id)
             if state is None:
                 continue
-            if self._snapshot is not None and timer.ticket_id in self._snapshot.waiting:
-                self._copy_before_write(timer.ticket_id)
+            if self._snapshot is not None and ticket_id in self._snapshot.waiting:
+                self._copy_before_write(ticket_id)
             step = fire(state, timer, kind, at_us, self.policy)
             self.open_timers += step.opened - step.ended
             if step.outputs:
                 outputs.extend(step.outputs)
-                self.dirty.add(state.ticket_id)
+                self.dirty.add(ticket_id)
                 if timer.version == version:
                     self._arm([timer])
         return outputs
@@ -287,12 +291,8 @@ class PartitionEngine:
     @staticmethod
     def _row(state: TicketState) -> TicketRow:
         running = state.running
-        if not running:  # a closed ticket, most rows of a busy helpdesk
-            return TicketRow(_dumps(state_to_dict(state)), None, 0)
         alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
-        return TicketRow(
-            _dumps(state_to_dict(state)), min(alarms) if alarms else None, len(running)
-        )
+        return TicketRow(_dumps(state_to_dict(state)), min(alarms, default=None), len(running))
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -326,8 +326,7 @@ class PartitionEngine:
     def unpack_some(self, limit: int) -> int:
         """Decode up to `limit` packed tickets (the service does this while it is idle, so a
         restored partition ends up decoded without the restore waiting for it); how many."""
-        packed = self._packed
-        ids = [tid for tid, _ in zip(packed, range(limit), strict=False)]
+        ids = list(islice(self._packed, limit))
         for ticket_id in ids:
             self._unpack(ticket_id)
         return len(ids)
@@ -342,21 +341,20 @@ class PartitionEngine:
         partition: int,
         policy: Policy,
         meta: dict[str, Any],
-        rows: Iterable[tuple[str, bytes | dict[str, Any], int | None, int | None]],
+        rows: Iterable[StoredRow],
         future_tolerance: timedelta = timedelta(minutes=5),
     ) -> PartitionEngine:
         """Rebuild a partition's engine from its snapshot rows: (ticket, state, earliest alarm,
         running timers).
 
-        A row whose state is bytes and whose running count is known stays packed until first
-        needed (module docstring); its timers get the calendars of `policy`, as an eager
-        restore's would. Other rows (a state already decoded, a row written before rows carried
-        their alarm) are decoded now, and so is every row when the snapshot was taken under
-        another policy, whose calendars may have put the alarms elsewhere. Either way the
-        alarms fire at the same instants in the same order. (One corner stays: a row written
-        before a policy reload that changed a calendar, untouched until the next restart, keeps
-        the alarm instant of the old calendar: a warning that the new calendar puts earlier
-        waits for that instant. Dues are stored, so breaches keep theirs.)
+        A row whose running count is known stays packed until first needed (module docstring);
+        its timers get the calendars of `policy`, as an eager restore's would. A row written
+        before rows carried their alarm is decoded now, and so is every row when the snapshot
+        was taken under another policy, whose calendars may have put the alarms elsewhere.
+        Either way the alarms fire at the same instants in the same order. (One corner stays:
+        a row written before a policy reload that changed a calendar, untouched until the next
+        restart, keeps the alarm instant of the old calendar: a warning that the new calendar
+        puts earlier waits for that instant. Dues are stored, so breaches keep theirs.)
         """
         engine = cls(partition, policy, future_tolerance)
         engine.watermark_us = int(meta.get("watermark_us", 0))
@@ -368,15 +366,13 @@ class PartitionEngine:
         armed: list[Timer] = []
         open_timers = 0
         for ticket_id, raw, alarm_us, running in rows:
-            if lazy and running is not None and isinstance(raw, bytes):
+            if lazy and running is not None:
                 packed[ticket_id] = raw
                 open_timers += running
                 if alarm_us is not None:
                     heap.append((alarm_us, ticket_id, "", 0, 0, _PACKED, None))
                 continue
-            state = state_from_dict(
-                ticket_id, orjson.loads(raw) if isinstance(raw, bytes) else raw, policy
-            )
+            state = state_from_dict(ticket_id, orjson.loads(raw), policy)
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
         engine.open_timers = open_timers + len(armed)

@@ -160,16 +160,14 @@ class _Batches:
             return
         slot = self._slot(topic, key)
         partition = slot[1]
+        full = self.open.pop(slot)
+        self.futures.append(await self.producer.send_batch(full, topic, partition=partition))
+        if self.add(topic, key, value):
+            return
+        del self.open[slot]  # the empty batch `add` opened cannot take it either
         self.futures.append(
-            await self.producer.send_batch(self.open[slot], topic, partition=partition)
+            await self.producer.send(topic, value, key=key, partition=partition, headers=_HEADERS)
         )
-        batch = self.open[slot] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None, headers=_HEADERS) is None:
-            del self.open[slot]
-            fut = await self.producer.send(
-                topic, value, key=key, partition=partition, headers=[CONTENT_TYPE]
-            )
-            self.futures.append(fut)
 
     async def flush(self) -> list[Any]:
         for (topic, partition), batch in self.open.items():

@@ -18,7 +18,7 @@ from typing import Any, cast
 import asyncpg
 import orjson
 
-from sla_engine.engine import TicketRow
+from sla_engine.engine import StoredRow, TicketRow
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ ALTER TABLE engine_tickets
     ADD COLUMN IF NOT EXISTS alarm_us bigint,
     ADD COLUMN IF NOT EXISTS running  smallint;
 """
-
-Row = tuple[str, bytes, int | None, int | None]  # ticket, state, earliest alarm, running timers
 
 
 class SnapshotStore:
@@ -94,7 +92,7 @@ class SnapshotStore:
         except (OSError, asyncpg.PostgresError, TimeoutError):
             return False
 
-    async def load(self, partition: int) -> tuple[int, dict[str, Any], list[Row]] | None:
+    async def load(self, partition: int) -> tuple[int, dict[str, Any], list[StoredRow]] | None:
         """The partition's snapshot: (next offset, meta, ticket rows), or None if there is none."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -113,8 +111,8 @@ class SnapshotStore:
                 self._topic,
                 partition,
             )
-        # a Record unpacks as its values: a Row, with no copy of half a million rows
-        return int(row["next_offset"]), orjson.loads(row["meta"]), cast(list[Row], records)
+        # a Record unpacks as its values: a StoredRow, with no copy of half a million rows
+        return int(row["next_offset"]), orjson.loads(row["meta"]), cast(list[StoredRow], records)
 
     async def save(
         self,
