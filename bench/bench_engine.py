@@ -38,9 +38,9 @@ from bench.servers import servers
 from sla_core.codec import encode_ticket_event
 from sla_devtools.infra import Infra
 from sla_engine.adapters.snapshots import SnapshotStore
+from sla_engine.bootstrap import bootstrap
 from sla_engine.config import EngineSettings
 from sla_engine.engine import PartitionEngine
-from sla_engine.service import EngineService
 
 METRICS = ("engine_throughput_vs_relay", "restart_ready_seconds")
 PARTITIONS = 3
@@ -164,7 +164,7 @@ async def relay_run(bootstrap: str, topic: str, events: int, tag: str) -> float:
 async def engine_run(settings: EngineSettings, events: int) -> float:
     """Seconds from the service being ready to `events` records processed, their outputs
     acknowledged and their offsets committed."""
-    service = EngineService(settings)
+    service = bootstrap(settings)
     await service.start()
     task = asyncio.create_task(service.run())
     try:
@@ -268,15 +268,6 @@ async def fetch_rows(settings: EngineSettings) -> tuple[float, int]:
         await conn.close()
 
 
-class _TimedService(EngineService):
-    restore_seconds = 0.0
-
-    async def _restore(self, tp: TopicPartition, end_offset: int) -> None:
-        started = time.perf_counter()
-        await super()._restore(tp, end_offset)
-        self.restore_seconds += time.perf_counter() - started
-
-
 async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
     tag = uuid.uuid4().hex[:8]
     topic = f"restart-{tag}"
@@ -285,7 +276,7 @@ async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
     tickets = await write_snapshots(settings, profile.timers)
     fetch_s, rows = await fetch_rows(settings)
     started = time.perf_counter()
-    service = _TimedService(settings)
+    service = bootstrap(settings)
     await service.start()
     task = asyncio.create_task(service.run())
     try:
@@ -295,7 +286,7 @@ async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
             await asyncio.sleep(0.01)
         ready_s = time.perf_counter() - started
         engines = [p.engine for p in service.parts.values()]
-        restore_s = service.restore_seconds
+        restore_s = service.partitions.restore_seconds
     finally:
         await service.stop()
         task.cancel()

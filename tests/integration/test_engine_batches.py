@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from sla_devtools.infra import Infra
-from sla_engine.service import _Batches
+from sla_engine.adapters.kafka import RecordBatches
 from tests.support.kafka import TopicReader, create_topics
 
 
@@ -26,7 +26,7 @@ async def test_full_batches_and_an_oversized_record_keep_partition_and_order(
     await producer.start()
     sent: list[tuple[bytes, int]] = []
     try:
-        batches = _Batches(producer)
+        batches = RecordBatches(producer)
         padding = "x" * 1000
         for n in range(600):
             key = f"ticket-{n % 7}".encode()

@@ -95,7 +95,7 @@ async def test_two_replicas_share_partitions_and_a_survivor_takes_over(
 
 async def crash(service: EngineService) -> None:
     """Stop consuming without a final snapshot, as a dead process would (its group session ends)."""
-    service._stopping.set()
+    service.stopping.set()
     assert service.consumer is not None
     await service.consumer.stop()
 
@@ -112,14 +112,14 @@ async def test_policy_reload_applies_a_good_file_and_refuses_a_bad_one(
         await asyncio.to_thread(
             policy_file.write_text, "levels:\n  fast:\n    targets: {first_answer: '4 hours'}\n"
         )
-        service.maybe_reload_policy(force=True)
+        service.reload_policy(force=True)
         assert service.policy.version == old
         assert service.metrics.policy_reloads.labels("refused")._value.get() == 1
         await asyncio.to_thread(
             policy_file.write_text,
             "levels:\n  slow:\n    targets: {first_answer: 1h}\ndefault_level: slow\n",
         )
-        service.maybe_reload_policy(force=True)
+        service.reload_policy(force=True)
         assert service.policy.version != old
         async with TicketProducer(s.kafka_bootstrap_servers, s.ticket_topic) as p:
             await p.send("ticket.created", now(), "p-1")

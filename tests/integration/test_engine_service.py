@@ -13,6 +13,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from sla_devtools.infra import Infra
+from sla_engine.bootstrap import bootstrap
 from sla_engine.config import EngineSettings
 from sla_engine.service import EngineService
 from tests.support.kafka import TicketProducer, TopicReader, create_topics
@@ -48,7 +49,7 @@ def settings_for(infra: Infra, unique: str, policy: Path, **extra: Any) -> Engin
 
 @contextlib.asynccontextmanager
 async def running(settings: EngineSettings) -> AsyncIterator[EngineService]:
-    service = EngineService(settings)
+    service = bootstrap(settings)
     await service.start()
     task = asyncio.create_task(service.run())
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sla_engine.engine import PartitionEngine, StoredRow
+from sla_engine.engine import PartitionEngine
+from sla_engine.rows import StoredRow
 
 
 def all_rows(engine: PartitionEngine) -> list[StoredRow]:

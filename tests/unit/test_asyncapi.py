@@ -15,8 +15,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sla_core.codec import DecodeError, decode_ticket_event
+from sla_engine.adapters.kafka import dead_letter_headers
 from sla_engine.config import EngineSettings
-from sla_engine.service import dead_letter_headers
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 DOCUMENT = SCHEMAS / "asyncapi.yaml"

@@ -15,7 +15,8 @@ from sla_core.codec import decode_sla_event, encode_sla_event
 from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
 from sla_core.policy import parse_policy
 from sla_core.timers import state_from_dict, state_to_dict
-from sla_engine.engine import PartitionEngine, SnapshotError, to_us
+from sla_engine.engine import PartitionEngine, to_us
+from sla_engine.rows import SnapshotError
 from tests.support.snapshots import all_rows, round_trip
 
 POLICY = """

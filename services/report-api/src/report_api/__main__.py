@@ -16,7 +16,7 @@ import sys
 from pydantic import ValidationError
 
 from report_api.config import ApiSettings, ConfigError
-from report_api.logs import configure_logging
+from sla_edge.logs import configure_logging
 
 log = logging.getLogger("report_api")
 
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"report-api: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, propagate=("uvicorn", "uvicorn.error", "uvicorn.access"))
+    # requests are logged by the app's middleware, with the route and duration
+    logging.getLogger("uvicorn.access").disabled = True
     if args.command == "serve":
         return _serve(settings)
     if args.command == "migrate":

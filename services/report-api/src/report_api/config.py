@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from report_api.db import quote_identifier
+from sla_edge.database_url import DatabaseUrl
 
 # Values people paste from examples; a token like these protects nothing.
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "password", "xxx"})
@@ -22,7 +23,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", frozen=True, extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    database_url: str = "postgresql://postgres@127.0.0.1:5433/sla"
+    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5433/sla"
     database_schema: str = Field(
         "public", description="Schema of the projection tables (a rebuild swaps into it)."
     )

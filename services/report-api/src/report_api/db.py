@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from sla_edge.database_url import plain_url, sqlalchemy_url
+
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -21,16 +23,6 @@ def quote_identifier(name: str) -> str:
     if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
     return f'"{name}"'
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The URL without a SQLAlchemy driver suffix (`postgresql+asyncpg://` -> `postgresql://`)."""
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-
-
-def sqlalchemy_url(url: str) -> str:
-    """The URL with SQLAlchemy's asyncpg driver named."""
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+asyncpg://", url)
 
 
 def server_settings(*, schema: str, statement_timeout_ms: int, app: str) -> dict[str, str]:
@@ -51,7 +43,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """The API's pool; every connection has `statement_timeout`, so no query hangs."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        asyncpg_dsn(url),
+        plain_url(url),
         min_size=min_size,
         max_size=max_size,
         server_settings=server_settings(
@@ -66,7 +58,7 @@ async def connect(
 ) -> asyncpg.Connection:
     """A single connection, for the projection (which owns it) and the commands."""
     conn: asyncpg.Connection = await asyncpg.connect(
-        asyncpg_dsn(url),
+        plain_url(url),
         server_settings=server_settings(
             schema=schema, statement_timeout_ms=statement_timeout_ms, app=app
         ),

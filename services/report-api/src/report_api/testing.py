@@ -14,9 +14,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from report_api.db import asyncpg_dsn, migrate, quote_identifier
+from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
 from sla_core.events import SlaEvent
+from sla_edge.database_url import plain_url
 
 SOURCE = "sla-engine"
 
@@ -119,12 +120,12 @@ def encode(event: SlaEvent, *, emitted: datetime | None = None) -> bytes:
 
 async def create_database(admin_url: str, name: str, *, migrated: bool = True) -> str:
     """Create database `name` (a plain identifier) next to `admin_url`'s; return its URL."""
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    conn = await asyncpg.connect(plain_url(admin_url))
     try:
         await conn.execute(f"CREATE DATABASE {quote_identifier(name)}")
     finally:
         await conn.close()
-    url = asyncpg_dsn(admin_url).rsplit("/", 1)[0] + "/" + name
+    url = plain_url(admin_url).rsplit("/", 1)[0] + "/" + name
     if migrated:
         await migrate(url)
     return url

@@ -12,22 +12,23 @@ import sys
 log = logging.getLogger("sla_engine")
 
 
-async def _serve() -> None:
+async def _serve() -> int:
     import uvicorn
 
-    from sla_engine import logs
+    from sla_edge.logs import configure_logging
+    from sla_engine.adapters.kafka import IdempotenceRefused
+    from sla_engine.bootstrap import bootstrap
     from sla_engine.config import EngineSettings
     from sla_engine.http import create_http_app
-    from sla_engine.service import EngineService
 
     settings = EngineSettings()
-    logs.configure(settings.log_level)
-    service = EngineService(settings)
+    configure_logging(settings.log_level)
+    service = bootstrap(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: service.maybe_reload_policy(force=True))
+    loop.add_signal_handler(signal.SIGHUP, lambda: service.reload_policy(force=True))
     http = uvicorn.Server(
         uvicorn.Config(
             create_http_app(service),
@@ -40,18 +41,26 @@ async def _serve() -> None:
     )
     http_task = asyncio.create_task(http.serve())
     log.info("sla-engine starting", extra={"policy_version": service.policy.version})
-    await service.start()
-    run_task = asyncio.create_task(service.run())
-    stop_task = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    if run_task in done:
-        run_task.result()  # surface a crash
+    code = 0
+    try:
+        await service.start()
+    except IdempotenceRefused:
+        # said once in the log; /readyz answers 503 with the reason until the pod is stopped
+        await stop.wait()
+        code = 1
+    else:
+        run_task = asyncio.create_task(service.run())
+        stop_task = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if run_task in done:
+            run_task.result()  # surface a crash
+        run_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_task
     await service.stop()
-    run_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await run_task
     http.should_exit = True
     await http_task
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve())
-    return 0
+    return asyncio.run(_serve())
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sla_edge.database_url import DatabaseUrl
+
 
 class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", frozen=True, extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    database_url: str = "postgresql://postgres@127.0.0.1:5433/sla"
+    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5433/sla"
     policy_file: Path = Path("deploy/policy.example.yaml")
     ticket_topic: str = "tickets.events"
     events_topic: str = "sla.events"

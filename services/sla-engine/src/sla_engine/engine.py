@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -34,54 +34,16 @@ from sla_core.timers import (
     apply,
     fire,
     state_from_dict,
-    state_to_dict,
 )
+from sla_engine import watermark
+from sla_engine.rows import SnapshotError, SnapshotRows, SnapshotTaking, StoredRow
+from sla_engine.watermark import latest_event_us
 
-_ONE_US = timedelta(microseconds=1)
-_dumps = orjson.dumps
 _PACKED = "~packed"  # heap entry kind standing for a restored ticket not decoded yet
 
 
 # (instant, ticket, metric, arm counter, timer version, kind, timer): see PartitionEngine._heap
 _Entry = tuple[int, str, str, int, int, str, Timer | None]
-# a stored row as a restore reads it: ticket, state (JSON), earliest alarm, running timers;
-# alarm and running are None in rows written before rows carried them
-StoredRow = tuple[str, bytes, int | None, int | None]
-
-
-class TicketRow(NamedTuple):
-    """A ticket's snapshot row: its state, and what a restore needs without decoding it.
-
-    The state is JSON bytes, encoded when the row is built: a state's dicts and lists change
-    in place as events come, and a row must not follow them."""
-
-    state: bytes
-    alarm_us: int | None  # the earliest alarm of its running timers, if any
-    running: int  # its running timers
-
-
-class SnapshotRows:
-    """One snapshot's rows as of the moment `PartitionEngine.begin_snapshot` took it.
-
-    Taking it costs nothing: a ticket's row is built when the snapshot is filled (in chunks,
-    while the loop goes on) or just before that ticket changes next, whichever comes first
-    (copy on write). So a snapshot of many changed tickets never stalls the loop, and its
-    rows are still exactly the states at its offsets.
-    """
-
-    __slots__ = ("meta", "rows", "waiting")
-
-    def __init__(self, meta: dict[str, Any], waiting: set[str]) -> None:
-        self.meta = meta
-        self.waiting = waiting  # tickets whose rows are not built yet
-        self.rows: dict[str, TicketRow] = {}
-
-    def ticket_ids(self) -> set[str]:
-        return self.waiting | self.rows.keys()
-
-
-class SnapshotError(ValueError):
-    """A ticket's snapshot row cannot be decoded."""
 
 
 @dataclass
@@ -91,7 +53,7 @@ class HandleResult:
 
 
 @dataclass
-class PartitionEngine:
+class PartitionEngine(SnapshotTaking):
     """The state of one input partition; it moves between replicas with the partition."""
 
     partition: int
@@ -195,20 +157,11 @@ class PartitionEngine:
         """
         if wall_clock is not self._wall:  # one wall clock per fetched batch: convert it once
             self._wall = wall_clock
-            self._latest_us = to_us(wall_clock) + self.future_tolerance // _ONE_US
+            self._latest_us = latest_event_us(wall_clock, self.future_tolerance)
         event_us = to_us(event.time)
         clamped = event_us > self._latest_us
         if clamped:
-            event = TicketEvent(
-                event.id,
-                event.source,
-                event.type,
-                wall_clock,
-                event.ticket_id,
-                event.ticket,
-                event.channel,
-                event.automated,
-            )
+            event = watermark.clamped(event, wall_clock)
             event_us = to_us(wall_clock)
         if event_us > self.max_event_us:
             self.max_event_us = event_us
@@ -238,61 +191,6 @@ class PartitionEngine:
     def set_policy(self, policy: Policy) -> None:
         """A reloaded policy applies from the next event on; running timers keep their level."""
         self.policy = policy
-
-    # ---- snapshots -------------------------------------------------------------------------
-
-    def begin_snapshot(self) -> SnapshotRows:
-        """A snapshot of the tickets changed since the last one, as they are now; its rows are
-        built by `fill_snapshot` (see SnapshotRows). One at a time: a snapshot still being
-        filled is finished first."""
-        if self._snapshot is not None:
-            self.fill_snapshot(len(self._snapshot.waiting))
-        waiting, self.dirty = self.dirty, set()
-        snapshot = self._snapshot = SnapshotRows(self.meta(), waiting)
-        return snapshot
-
-    def fill_snapshot(self, limit: int) -> bool:
-        """Build up to `limit` rows of the snapshot being filled; True once it is complete."""
-        snapshot = self._snapshot
-        if snapshot is None:
-            return True
-        waiting, rows, tickets, row = snapshot.waiting, snapshot.rows, self.tickets, self._row
-        for _ in range(min(limit, len(waiting))):
-            ticket_id = waiting.pop()
-            state = tickets.get(ticket_id)
-            if state is not None:
-                rows[ticket_id] = row(state)
-        if waiting:
-            return False
-        self._snapshot = None
-        return True
-
-    def abandon_snapshot(self, snapshot: SnapshotRows) -> None:
-        """A snapshot that could not be written: its tickets go into the next one."""
-        self.dirty.update(snapshot.ticket_ids())
-        snapshot.waiting = set()
-        if self._snapshot is snapshot:
-            self._snapshot = None
-
-    def _copy_before_write(self, ticket_id: str) -> None:
-        """Build the row of a ticket the snapshot being filled still waits for: it is about to
-        change."""
-        snapshot = self._snapshot
-        assert snapshot is not None
-        snapshot.waiting.discard(ticket_id)
-        snapshot.rows[ticket_id] = self._row(self.tickets[ticket_id])
-
-    def take_dirty(self) -> dict[str, TicketRow]:
-        """The changed tickets since the last call, as snapshot rows, built now."""
-        snapshot = self.begin_snapshot()
-        self.fill_snapshot(len(snapshot.waiting))
-        return snapshot.rows
-
-    @staticmethod
-    def _row(state: TicketState) -> TicketRow:
-        running = state.running
-        alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
-        return TicketRow(_dumps(state_to_dict(state)), min(alarms, default=None), len(running))
 
     def meta(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,8 @@ def create_http_app(service: EngineService) -> Starlette:
             "partitions": sorted(service.parts),
             "policy_version": service.policy.version,
         }
+        if service.problem is not None:
+            body["reason"] = service.problem
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:

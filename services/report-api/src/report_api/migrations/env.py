@@ -16,7 +16,8 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from report_api.db import quote_identifier, sqlalchemy_url
+from report_api.db import quote_identifier
+from sla_edge.database_url import sqlalchemy_url
 
 config = context.config
 

@@ -11,14 +11,15 @@ engine needs it (`PartitionEngine.restore`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, cast
 
 import asyncpg
 import orjson
 
-from sla_engine.engine import StoredRow, TicketRow
+from sla_edge.database_url import plain_url
+from sla_edge.retry import retry
+from sla_engine.rows import StoredRow, TicketRow
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS engine_tickets (
     state     bytea   NOT NULL,
     PRIMARY KEY (group_id, topic, partition, ticket_id)
 );
--- since 0.2: rows written before have NULLs here and are decoded when restored
+-- added after the first release: rows written before have NULLs here and are decoded
+-- when restored
 ALTER TABLE engine_tickets
     ADD COLUMN IF NOT EXISTS alarm_us bigint,
     ADD COLUMN IF NOT EXISTS running  smallint;
@@ -51,29 +53,28 @@ class SnapshotStore:
     """Reads and writes partition snapshots for one consumer group and input topic."""
 
     def __init__(self, dsn: str, group_id: str, topic: str) -> None:
-        self._dsn = dsn
+        self._dsn = plain_url(dsn)  # any accepted form (postgresql+asyncpg:// too)
         self._group = group_id
         self._topic = topic
         self._pool: asyncpg.Pool | None = None
 
-    async def start(self, *, attempts: int = 0) -> None:
-        """Connect (retrying with backoff until the database answers) and create the tables."""
-        delay = 0.5
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
-                async with self._pool.acquire() as conn:
-                    await conn.execute("SELECT pg_advisory_xact_lock(424242)")
-                    await conn.execute(SCHEMA)
-                return
-            except (OSError, asyncpg.PostgresError) as exc:
-                if attempts and attempt >= attempts:
-                    raise
-                log.warning("database not reachable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+    async def start(self, *, attempts: int | None = None) -> None:
+        """Connect (retrying with backoff until the database answers, or `attempts` times) and
+        create the tables."""
+
+        async def connect() -> None:
+            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
+            async with self._pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_xact_lock(424242)")
+                await conn.execute(SCHEMA)
+
+        await retry(
+            "database not reachable",
+            connect,
+            on=(OSError, asyncpg.PostgresError),
+            attempts=attempts,
+            log=log,
+        )
 
     async def close(self) -> None:
         if self._pool is not None:

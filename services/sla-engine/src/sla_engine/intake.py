@@ -1,0 +1,115 @@
+"""Record intake: from a fetched Kafka record to an applied ticket event, or a dead letter.
+
+`take_records` is the loop's step 2 for one partition: decode each record, dead-letter what
+cannot be applied (not a ticket event, absurdly far in the future, or refused by the domain),
+skip unknown types, apply the rest to the partition's engine and collect the SLA events. It
+does no I/O: the dead letters and the SLA events go into an `Outbox` for the producer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sla_core.codec import DecodeError, decode_ticket_event
+from sla_core.events import TICKET_TYPES, SlaEvent, TicketEvent
+from sla_engine.engine import PartitionEngine
+
+log = logging.getLogger("sla_engine")
+
+
+@dataclass
+class OwnedPartition:
+    """One input partition this replica owns: its engine and where we are in it."""
+
+    engine: PartitionEngine
+    next_offset: int
+    suppress_until: int  # outputs of records below this offset were emitted before a restart
+    end_offset: int = 0  # the partition's end when assigned (until a fetch tells better)
+
+
+@dataclass
+class DeadLetter:
+    record: Any  # the Kafka record, forwarded unchanged
+    error: DecodeError
+    topic: str
+
+
+@dataclass
+class Outbox:
+    """What one batch produces: SLA events and dead letters, in order."""
+
+    events: list[SlaEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass
+class Intake:
+    """What `take_records` counted, for the metrics."""
+
+    consumed: Counter[str] = field(default_factory=Counter)  # applied events by type
+    unknown_types: int = 0
+    clamped: int = 0
+
+
+def admit(
+    value: bytes | None, headers: Any, reject_after: datetime, future_reject: timedelta
+) -> TicketEvent:
+    """Decode a record; DecodeError for a bad one, or one whose time lies past `reject_after`,
+    `future_reject` ahead of the wall clock (a broken clock)."""
+    event = decode_ticket_event(value, headers)
+    if event.time > reject_after:
+        raise DecodeError(
+            "future_time",
+            f"time {event.time.isoformat()} is more than "
+            f"{future_reject.total_seconds():g}s ahead of the wall clock",
+        )
+    return event
+
+
+def take_records(
+    topic: str,
+    part: OwnedPartition,
+    records: list[Any],
+    wall: datetime,
+    future_reject: timedelta,
+    outbox: Outbox,
+) -> Intake:
+    """Apply a partition's fetched records in offset order (records below `next_offset` were
+    applied already); outputs of records below `suppress_until` are dropped, since a previous
+    run emitted them."""
+    intake = Intake()
+    consumed = intake.consumed
+    reject_after = wall + future_reject
+    handle, outputs, dead = part.engine.handle, outbox.events, outbox.dead
+    for record in records:
+        offset: int = record.offset
+        if offset < part.next_offset:
+            continue
+        part.next_offset = offset + 1
+        try:
+            event = admit(record.value, record.headers, reject_after, future_reject)
+        except DecodeError as exc:
+            dead.append(DeadLetter(record, exc, topic))
+            continue
+        if event.type not in TICKET_TYPES:
+            intake.unknown_types += 1
+            continue
+        try:
+            result = handle(event, wall)
+        except Exception as exc:
+            # a record the domain cannot apply must not stop the partition for good (the
+            # same record would crash every restart): park it with its reason
+            log.exception("ticket event could not be applied")
+            error = DecodeError("unprocessable", f"{type(exc).__name__}: {exc}")
+            dead.append(DeadLetter(record, error, topic))
+            continue
+        consumed[event.type] += 1
+        if result.clamped:
+            intake.clamped += 1
+        if offset >= part.suppress_until:
+            outputs.extend(result.outputs)
+    return intake
