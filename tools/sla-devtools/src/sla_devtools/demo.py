@@ -67,7 +67,8 @@ class DemoStream:
         if self.policy is None:
             return FALLBACK_TARGET_SECONDS
         level = self.policy.choose_level(attrs, datetime.now(UTC))
-        targets = self.policy.levels[level].targets if level in self.policy.levels else {}
+        levels = self.policy.levels
+        targets = levels[level].targets if level is not None and level in levels else {}
         return targets.get(metric, FALLBACK_TARGET_SECONDS)
 
     def answer_delay(self, target: float) -> float:

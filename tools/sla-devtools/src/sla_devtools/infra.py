@@ -21,6 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 DATABASE = "sla"
@@ -64,7 +65,7 @@ def _wait_port(port: int, timeout_s: float, what: str, log: Path) -> None:
     raise InfraError(f"{what} did not open port {port} within {timeout_s:.0f}s; log {log}:\n{tail}")
 
 
-def _embedded_postgres():  # type: ignore[no-untyped-def]
+def _embedded_postgres() -> tuple[Any, Any]:
     # The package reads a runtime dir at import and warns when XDG_RUNTIME_DIR is unset.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

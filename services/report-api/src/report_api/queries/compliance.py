@@ -200,9 +200,10 @@ async def compliance(
     rows = []
     for record in records:
         # sum() of bigint is numeric in PostgreSQL: counts come back as Decimal
-        figures = Figures(
-            **{c: int(record[c]) if c.endswith("_count") else record[c] for c in STAT_COLUMNS}
-        )
+        values: dict[str, Any] = {
+            c: int(record[c]) if c.endswith("_count") else record[c] for c in STAT_COLUMNS
+        }
+        figures = Figures(**values)
         totals.add(figures)
         group = {k: record[k] for k in group_by}
         rows.append((group, figures))

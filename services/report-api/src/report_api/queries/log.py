@@ -146,7 +146,7 @@ def _page_sql(query: LogQuery, after: Cursor | None, limit: int) -> tuple[str, l
         key = params.add(after.key, "float8")
         timer = params.add(after.timer_id, "text")
         stored.append(f"(remaining_seconds, timer_id) {op} ({key}, {timer})")
-        if abs(float(after.key)) < _BOUND_LIMIT_S:
+        if isinstance(after.key, int | float) and abs(after.key) < _BOUND_LIMIT_S:
             # A slightly loose bound on due_at lets the index start near the cursor; the exact
             # comparison below decides.
             slack = "+ 1" if sort.descending else "- 1"
