@@ -522,6 +522,17 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
     assert not dockerignored("libs/sla-core/pyproject.toml")
 
 
+def local_packages(package: str) -> set[str]:
+    """The package and every package of this repository it depends on, by folder."""
+    found = {package}
+    meta = tomllib.loads((REPO / package / "pyproject.toml").read_text())
+    for requirement in meta["project"].get("dependencies", []):
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+        if (REPO / "libs" / name / "pyproject.toml").exists():
+            found |= local_packages(f"libs/{name}")
+    return found
+
+
 @pytest.mark.parametrize("service", sorted(PACKAGES))
 def test_dockerfile(service: str) -> None:
     relative = f"services/{service}/Dockerfile"
@@ -553,7 +564,7 @@ def test_dockerfile(service: str) -> None:
     words = install.split("pip install", 1)[1].split()
     assert "-c" in words and words[words.index("-c") + 1] == "constraints.txt"
     packages = {w.strip("./").rstrip("/") for w in words if "/" in w}
-    assert packages == {"libs/sla-core", f"services/{service}"}
+    assert packages == local_packages(f"services/{service}")
 
     users = [a for kind, a in instructions if kind == "USER"]
     assert users and users[-1] not in ("root", "0"), f"{relative}: runs as root"
@@ -785,13 +796,15 @@ def test_manifest_references_resolve() -> None:
                 assert ("ConfigMap", volume["configMap"]["name"]) in found, f"{kind} {name}"
         for container in spec["containers"]:
             env = container.get("env", [])
+            names: dict[str, str] = {}  # a secret's example value, or "" for other references
             for variable in env:
+                names[variable["name"]] = ""
                 ref = variable.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     secret = found[("Secret", ref["name"])]
                     assert ref["key"] in secret["stringData"], f"{name}: {ref}"
+                    names[variable["name"]] = secret["stringData"][ref["key"]]
             assert container.get("envFrom") is None, "explicit env, checked against settings"
-            names = {variable["name"]: "" for variable in env}
             assert_settings(container_settings(container), names | literal_env(container), name)
             for mount in container.get("volumeMounts", []):
                 assert mount["name"] in volumes, f"{name}: {mount['name']}"
