@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from sla_core.codec import encode_ticket_event
 from sla_core.policy import Policy, load_policy
+from sla_edge.retry import retry
 
 log = logging.getLogger("sla_demo")
 
@@ -170,15 +172,8 @@ class DemoStream:
 
 async def _main(args: argparse.Namespace) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
-    delay = 0.5
-    while True:
-        try:
-            await producer.start()
-            break
-        except Exception as exc:  # the broker may still be starting
-            log.warning("broker not reachable (%s); retrying", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
+    # the broker may still be starting
+    await retry("broker not reachable", producer.start, on=KafkaError, most_s=5.0, log=log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
