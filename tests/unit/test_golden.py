@@ -3,8 +3,8 @@
 Each stream mixes every ticket event type, office-hours and 24/7 levels, escalation, pauses,
 warnings, breaches, late and duplicate events, snapshots with restores at random cuts and a
 policy reload. What the engine emits (the encoded SLA events, in order) and what it snapshots
-are hashed; `golden.json` holds the digests. A refactor must leave them byte-identical. A change
-that is meant to change the output regenerates the file (`SLA_GOLDEN_WRITE=1 pytest
+are hashed apart; `golden.json` holds the digests. A refactor must leave them byte-identical. A
+change that is meant to change either regenerates the file (`SLA_GOLDEN_WRITE=1 pytest
 tests/unit/test_golden.py`) and says why in its commit.
 """
 
@@ -118,11 +118,13 @@ def stream(seed: int) -> list[TicketEvent]:
     return events
 
 
-def digest(seed: int) -> str:
+def digest(seed: int) -> dict[str, str]:
+    """The digests of what the stream emits and of the snapshot it leaves."""
     rng = random.Random(seed * 7919)
     policy = parse_policy(POLICY_TEXT)
     engine = PartitionEngine(0, policy)
     out = hashlib.sha256()
+    rows = hashlib.sha256()
 
     def emit(events: list[Any]) -> None:
         for e in events:
@@ -142,8 +144,8 @@ def digest(seed: int) -> str:
             engine.set_policy(parse_policy(RELOADED_TEXT))
     emit(engine.advance(to_us(events[-1].time + timedelta(days=10))))
     for ticket_id, state, *rest in sorted(all_rows(engine)):
-        out.update(ticket_id.encode() + b"\x00" + bytes(state) + repr(rest).encode())
-    return out.hexdigest()
+        rows.update(ticket_id.encode() + b"\x00" + bytes(state) + repr(rest).encode())
+    return {"outputs": out.hexdigest(), "snapshot": rows.hexdigest()}
 
 
 def test_golden_streams_are_byte_identical() -> None:
