@@ -4,7 +4,7 @@ that wire the engine with `bootstrap` and no infrastructure."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,8 @@ class FakeStore:
     def __init__(self, *, load_errors: list[BaseException] | None = None) -> None:
         self.snapshots: dict[int, Snapshot] = {}
         self.saved: list[tuple[int, int, dict[str, Any], dict[str, TicketRow]]] = []
+        self.forgotten_ids: dict[int, set[str]] = {}
+        self.lookups: list[set[str]] = []
         self.load_errors = list(load_errors or [])
         self.loads = 0
 
@@ -160,12 +162,27 @@ class FakeStore:
             raise self.load_errors.pop(0)
         return self.snapshots.get(partition)
 
+    async def forgotten(self, partition: int, ticket_ids: Collection[str]) -> set[str]:
+        self.lookups.append(set(ticket_ids))
+        return self.forgotten_ids.get(partition, set()) & set(ticket_ids)
+
     async def save(
-        self, partition: int, next_offset: int, meta: dict[str, Any], tickets: dict[str, TicketRow]
+        self,
+        partition: int,
+        next_offset: int,
+        meta: dict[str, Any],
+        tickets: dict[str, TicketRow],
+        forgotten: Collection[str] = (),
     ) -> None:
+        """Upsert the rows, delete the forgotten ones and keep their ids, as PostgreSQL does."""
         self.saved.append((partition, next_offset, meta, dict(tickets)))
-        rows = [(tid, row.state, row.alarm_us, row.running) for tid, row in tickets.items()]
-        self.snapshots[partition] = (next_offset, meta, rows)
+        old = self.snapshots.get(partition)
+        rows = {tid: (tid, *rest) for tid, *rest in (old[2] if old else [])}
+        rows.update((tid, (tid, r.state, r.alarm_us, r.running)) for tid, r in tickets.items())
+        for tid in forgotten:
+            rows.pop(tid, None)
+        self.forgotten_ids.setdefault(partition, set()).update(forgotten)
+        self.snapshots[partition] = (next_offset, meta, list(rows.values()))
 
 
 async def no_topics() -> None:

@@ -47,6 +47,7 @@ METRICS: tuple[str, ...] = (
 )
 
 _SHARE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)%$")
+DEFAULT_REOPEN_WINDOW_US = 672 * 3600 * 1_000_000  # 28 days: Zendesk's longest auto-close
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class Policy:
     default_level: str | None
     rules: tuple[Rule, ...]
     source: str = "<policy>"
+    # how long a closed or deleted ticket is kept for a reopen, in event time (SPEC section 10)
+    reopen_window_us: int = DEFAULT_REOPEN_WINDOW_US
 
     def choose_level(self, facts: Mapping[str, Any], now: datetime) -> str | None:
         """The level for a ticket's facts at event time `now`.
@@ -311,6 +314,7 @@ class _Builder:
         if isinstance(default_level, str) and default_level not in raw_levels:
             self.add(("default_level",), _unknown("level", default_level, raw_levels))
         rules = self.rules(data.get("rules"), raw_levels)
+        reopen_window_us = self.reopen_window(_mapping(data.get("policy")).get("reopen_window"))
         if self.problems or self.schema_paths:
             return None
         return Policy(
@@ -320,7 +324,20 @@ class _Builder:
             default_level=default_level,
             rules=rules,
             source=source,
+            reopen_window_us=reopen_window_us,
         )
+
+    def reopen_window(self, raw: Any) -> int:
+        if raw is None:
+            return DEFAULT_REOPEN_WINDOW_US
+        try:
+            seconds = duration_seconds(raw)
+        except ValueError as exc:
+            self.add(("policy", "reopen_window"), str(exc))
+            return DEFAULT_REOPEN_WINDOW_US
+        if seconds <= 0:
+            self.add(("policy", "reopen_window"), f"must be longer than 0, not {raw!r}")
+        return round(seconds * 1_000_000)
 
     def calendars(self, raw: Mapping[str, Any]) -> dict[str, Calendar]:
         calendars: dict[str, Calendar] = {}
@@ -474,6 +491,8 @@ def summarize(policy: Policy) -> str:
         actions = [f"set {rule.set_level}"] if rule.set_level else []
         actions += ["stop"] if rule.stop else []
         lines.append(f"  [{index}] {rule.name}: {', '.join(actions)} when {rule.condition}")
+    window = format_duration(policy.reopen_window_us / 1_000_000)
+    lines.append(f"reopen window: {window} (then a closed or deleted ticket is forgotten)")
     return "\n".join(lines)
 
 

@@ -143,6 +143,7 @@ class TicketState:
     running: dict[str, Timer] = field(default_factory=dict)
     last_timer: Timer | None = None
     seen: list[str] = field(default_factory=list)
+    ended_us: int | None = None  # when it was closed or deleted (None while open)
 
     def facts(self) -> dict[str, Any]:
         """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted."""
@@ -383,16 +384,23 @@ def _merge_attrs(state: TicketState, ticket: Mapping[str, Any]) -> None:
         state.attrs[sys.intern(key)] = value
 
 
-def apply(state: TicketState, event: TicketEvent, policy: Policy, at_us: int | None = None) -> Step:
+def apply(
+    state: TicketState,
+    event: TicketEvent,
+    policy: Policy,
+    at_us: int | None = None,
+    dedup_window: int = DEDUP_WINDOW,
+) -> Step:
     """Apply one ticket event to the ticket's state (SPEC section 2); duplicates change nothing.
-    `at_us` is the event's time in epoch microseconds, when the caller has it already."""
+    `at_us` is the event's time in epoch microseconds, when the caller has it already. A repeat
+    of one of the ticket's last `dedup_window` event identities is a duplicate."""
     step = Step()
     key = event.dedup_key
     seen = state.seen
     if key in seen:
         return step
     seen.append(key)
-    if len(seen) > DEDUP_WINDOW:
+    if len(seen) > dedup_window:
         del seen[0]
     step.changed = True
     if state.deleted:
@@ -437,16 +445,19 @@ def apply(state: TicketState, event: TicketEvent, policy: Policy, at_us: int | N
         ctx.apply_status(at, at_us)
     elif kind == "ticket.closed":
         state.closed = True
+        state.ended_us = at_us
         for timer in list(state.running.values()):
             ctx.stop(timer, at, at_us)
     elif kind == "ticket.reopened":
         state.closed = False
+        state.ended_us = None
         ctx.run_rules(at, at_us)
         ctx.start("next_answer", at, at_us)
         ctx.start(RESOLUTION, at, at_us)
         ctx.apply_status(at, at_us)
     elif kind == "ticket.deleted":
         state.deleted = True
+        state.ended_us = at_us
         if state.running:
             for timer in list(state.running.values()):
                 ctx.cancel(timer, at, at_us, "ticket_deleted", deleted=True)
@@ -533,7 +544,7 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
     last = state.last_timer
     last_running = last is not None and state.running.get(last.metric) is last
     created, changed = state.created_at, state.changed_at
-    return {
+    raw: dict[str, Any] = {
         "a": state.attrs,
         "cr": _us(created) if created is not None else None,
         "ch": _us(changed) if changed is not None else None,
@@ -547,6 +558,9 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
         "lr": last.metric if last is not None and last_running else None,
         "sn": state.seen,
     }
+    if state.ended_us is not None:  # only closed and deleted tickets carry it
+        raw["e"] = state.ended_us
+    return raw
 
 
 def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> TicketState:
@@ -557,6 +571,9 @@ def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         last = timer_from_dict(ticket_id, raw["lt"], policy)
     created = _from_us(raw["cr"]) if raw["cr"] is not None else None
     changed = _from_us(raw["ch"]) if raw["ch"] is not None else None
+    ended = raw.get("e")
+    if ended is None and (raw["cl"] or raw["d"]) and raw["ch"] is not None:
+        ended = raw["ch"]  # a row from before rows carried it: its last change is the best guess
     return TicketState(
         ticket_id=ticket_id,
         attrs=raw["a"],
@@ -570,4 +587,13 @@ def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         running=running,
         last_timer=last,
         seen=list(raw["sn"]),
+        ended_us=ended,
     )
+
+
+def forget_at_us(state: TicketState, reopen_window_us: int) -> int | None:
+    """When the engine may forget the ticket (SPEC section 10): its reopen window after it was
+    closed or deleted, once no timer of it runs; None while it is open or a timer runs."""
+    if state.ended_us is None or state.running:
+        return None
+    return state.ended_us + reopen_window_us

@@ -62,6 +62,7 @@ def bootstrap(
         snapshots,
         lambda: policy_file.policy,
         timedelta(seconds=settings.future_tolerance_seconds),
+        settings.dedup_window_events,
         metrics,
         collector,
         stopping,

@@ -39,6 +39,13 @@ class EngineSettings(BaseSettings):
     )
     kafka_rebalance_timeout_ms: int = Field(30000, gt=0)
     snapshot_interval_seconds: float = Field(5.0, gt=0)
+    dedup_window_events: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Event identities remembered per ticket: a repeat of one of its last this "
+        "many events is a duplicate. About 100 B each, for tickets with that many events.",
+    )
     max_batch: int = Field(2000, gt=0)
     topic_partitions: int = Field(6, gt=0, description="Partitions when the engine creates topics.")
     source_name: str = "sla-engine"

@@ -28,32 +28,32 @@ from sla_core.instants import to_us
 from sla_core.policy import Policy
 from sla_core.timers import (
     BREACH,
+    DEDUP_WINDOW,
     Step,
     TicketState,
     Timer,
     apply,
     fire,
+    forget_at_us,
     state_from_dict,
 )
 from sla_engine import watermark
+from sla_engine.alarms import PACKED, AlarmHeap, Entry
 from sla_engine.rows import SnapshotError, SnapshotRows, SnapshotTaking, StoredRow
 from sla_engine.watermark import latest_event_us
-
-_PACKED = "~packed"  # heap entry kind standing for a restored ticket not decoded yet
-
-
-# (instant, ticket, metric, arm counter, timer version, kind, timer): see PartitionEngine._heap
-_Entry = tuple[int, str, str, int, int, str, Timer | None]
 
 
 @dataclass
 class HandleResult:
     outputs: list[SlaEvent]
     clamped: bool = False
+    # the event is for a ticket forgotten after its reopen window: applied to nothing, the
+    # caller dead-letters it (the outputs are what the watermark's move fired, and stand)
+    forgotten: bool = False
 
 
 @dataclass
-class PartitionEngine(SnapshotTaking):
+class PartitionEngine(AlarmHeap, SnapshotTaking):
     """The state of one input partition; it moves between replicas with the partition."""
 
     partition: int
@@ -64,11 +64,12 @@ class PartitionEngine(SnapshotTaking):
     max_event_us: int = 0
     dirty: set[str] = field(default_factory=set)
     open_timers: int = 0
-    # (instant, ticket, metric, arm counter, timer version, kind, timer): ties at one instant
-    # break by ticket and metric, so a restored heap fires in the same order as the original.
-    # A packed ticket's entry is (its earliest alarm, ticket, "", 0, 0, _PACKED, None): the
-    # empty metric puts it before the entries its timers get when it is decoded.
-    _heap: list[_Entry] = field(default_factory=list)
+    dedup_window: int = DEDUP_WINDOW  # event identities remembered per ticket
+    # forgotten tickets: since the last snapshot written, and those the store knows of that
+    # this batch has events for (see `forgotten_known`)
+    forgotten_unsaved: set[str] = field(default_factory=set)
+    forgotten_known: set[str] = field(default_factory=set)
+    _heap: list[Entry] = field(default_factory=list)  # see alarms.Entry
     # restored tickets not decoded yet, and the policy they were restored under
     _packed: dict[str, bytes] = field(default_factory=dict)
     _packed_policy: Policy | None = field(default=None, repr=False)
@@ -77,42 +78,6 @@ class PartitionEngine(SnapshotTaking):
     _wall: datetime | None = field(default=None, init=False, repr=False)
     # event times past this are clamped: the wall clock of `_wall` plus the tolerance
     _latest_us: int = field(default=0, init=False, repr=False)
-
-    # ---- alarms ---------------------------------------------------------------------------
-
-    def _entries(self, timers: list[Timer]) -> list[_Entry]:
-        """The heap entries of each timer's next alarm (one per timer; firing arms the next)."""
-        entries: list[_Entry] = []
-        for timer in timers:
-            alarm = timer.next_alarm()
-            if alarm is not None:
-                at_us, kind = alarm
-                self._counter += 1
-                entries.append(
-                    (
-                        at_us,
-                        timer.ticket_id,
-                        timer.metric,
-                        self._counter,
-                        timer.version,
-                        kind,
-                        timer,
-                    )
-                )
-        return entries
-
-    def _arm(self, timers: list[Timer]) -> None:
-        for entry in self._entries(timers):
-            heapq.heappush(self._heap, entry)
-
-    @property
-    def open_alarms(self) -> int:
-        """Alarms in the heap, stale ones included (they leave when they surface)."""
-        return len(self._heap)
-
-    def next_alarm_us(self) -> int | None:
-        """The instant of the earliest armed alarm, stale or not (for the scheduler's sleep)."""
-        return self._heap[0][0] if self._heap else None
 
     def advance(self, watermark_us: int) -> list[SlaEvent]:
         """Move the watermark forward and fire every alarm it has passed (a due strictly)."""
@@ -123,9 +88,12 @@ class PartitionEngine(SnapshotTaking):
         wm = self.watermark_us
         while heap and heap[0][0] <= wm:
             at_us, ticket_id, _, _, version, kind, timer = heap[0]
-            if timer is None:  # a packed ticket's earliest alarm: decode it, arm its timers
+            if timer is None:
                 heapq.heappop(heap)
-                self._unpack(ticket_id)
+                if kind == PACKED:  # a packed ticket's earliest alarm: decode it, arm its timers
+                    self._unpack(ticket_id)
+                else:
+                    self._forget(ticket_id, wm)
                 continue
             if kind == BREACH and at_us == wm:
                 break  # a timer stopped exactly at its due is fulfilled: wait for more time
@@ -174,19 +142,60 @@ class PartitionEngine(SnapshotTaking):
         if state is None:
             state = self._unpack(ticket_id) if self._packed else None
             if state is None:
+                if ticket_id in self.forgotten_unsaved or ticket_id in self.forgotten_known:
+                    return HandleResult(outputs, clamped, forgotten=True)
                 state = self.tickets[ticket_id] = TicketState(ticket_id)
         elif self._snapshot is not None and ticket_id in self._snapshot.waiting:
             self._copy_before_write(ticket_id)
-        step: Step = apply(state, event, self.policy, event_us)
+        step: Step = apply(state, event, self.policy, event_us, self.dedup_window)
         self.open_timers += step.opened - step.ended
         if step.changed:
             self.dirty.add(ticket_id)
+            if state.ended_us is not None:
+                self._arm_forget(state, self.policy.reopen_window_us)
         outputs.extend(step.outputs)
         if step.armed:
             self._arm(step.armed)
-            if heap and heap[0][0] <= wm:  # an alarm armed at or before the watermark fires now
-                outputs.extend(self.advance(wm))
+        if heap and heap[0][0] <= wm:  # an alarm armed at or before the watermark fires now
+            outputs.extend(self.advance(wm))
         return HandleResult(outputs, clamped)
+
+    def may_be_forgotten(self, events: Iterable[TicketEvent]) -> set[str]:
+        """The tickets of `events` that the store must say whether it forgot: those the engine
+        does not hold, except for a `ticket.created` newer than the watermark less the reopen
+        window (a forgotten ticket was created before it was closed, a window or more before
+        the watermark). A live stream's new tickets are all such: none is looked up."""
+        horizon_us = self.watermark_us - self.policy.reopen_window_us
+        held, packed, unsaved = self.tickets, self._packed, self.forgotten_unsaved
+        return {
+            e.ticket_id
+            for e in events
+            if e.ticket_id not in held
+            and e.ticket_id not in packed
+            and e.ticket_id not in unsaved
+            and (e.type != "ticket.created" or to_us(e.time) <= horizon_us)
+        }
+
+    def _forget(self, ticket_id: str, watermark_us: int) -> None:
+        """A forget entry surfaced: drop the ticket if its reopen window has passed (SPEC 10).
+
+        Its state, row and dedup ids go; the id is remembered until a snapshot has written it
+        to the store, which answers for it from then on (`forgotten_known`). An entry gone
+        stale (the ticket was reopened, or closed again later) is dropped or armed anew."""
+        state = self.tickets.get(ticket_id)
+        if state is None:
+            return
+        at_us = forget_at_us(state, self.policy.reopen_window_us)
+        if at_us is None:
+            return
+        if at_us > watermark_us:
+            self._arm_forget(state, self.policy.reopen_window_us)
+            return
+        if self._snapshot is not None and ticket_id in self._snapshot.waiting:
+            self._copy_before_write(ticket_id)
+        del self.tickets[ticket_id]
+        self.dirty.discard(ticket_id)
+        self.forgotten_unsaved.add(ticket_id)
 
     def set_policy(self, policy: Policy) -> None:
         """A reloaded policy applies from the next event on; running timers keep their level."""
@@ -219,6 +228,8 @@ class PartitionEngine(SnapshotTaking):
             ) from exc
         self.tickets[ticket_id] = state
         self._arm(list(state.running.values()))
+        if state.ended_us is not None:
+            self._arm_forget(state, self.policy.reopen_window_us)
         return state
 
     def unpack_some(self, limit: int) -> int:
@@ -241,6 +252,7 @@ class PartitionEngine(SnapshotTaking):
         meta: dict[str, Any],
         rows: Iterable[StoredRow],
         future_tolerance: timedelta = timedelta(minutes=5),
+        dedup_window: int = DEDUP_WINDOW,
     ) -> PartitionEngine:
         """Rebuild a partition's engine from its snapshot rows: (ticket, state, earliest alarm,
         running timers).
@@ -254,7 +266,7 @@ class PartitionEngine(SnapshotTaking):
         restart, keeps the alarm instant of the old calendar: a warning that the new calendar
         puts earlier waits for that instant. Dues are stored, so breaches keep theirs.)
         """
-        engine = cls(partition, policy, future_tolerance)
+        engine = cls(partition, policy, future_tolerance, dedup_window=dedup_window)
         engine.watermark_us = int(meta.get("watermark_us", 0))
         engine.max_event_us = int(meta.get("max_event_us", 0))
         engine._packed_policy = policy
@@ -268,11 +280,13 @@ class PartitionEngine(SnapshotTaking):
                 packed[ticket_id] = raw
                 open_timers += running
                 if alarm_us is not None:
-                    heap.append((alarm_us, ticket_id, "", 0, 0, _PACKED, None))
+                    heap.append((alarm_us, ticket_id, "", 0, 0, PACKED, None))
                 continue
             state = state_from_dict(ticket_id, orjson.loads(raw), policy)
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
+            if state.ended_us is not None:
+                engine._arm_forget(state, policy.reopen_window_us)
         engine.open_timers = open_timers + len(armed)
         heap.extend(engine._entries(armed))
         heapq.heapify(heap)  # O(n), where n pushes cost O(n log n)

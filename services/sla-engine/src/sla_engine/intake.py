@@ -70,21 +70,23 @@ def admit(
     return event
 
 
-def take_records(
+Admitted = list[tuple[Any, TicketEvent]]  # (record, decoded event), in offset order
+
+
+def admit_records(
     topic: str,
     part: OwnedPartition,
     records: list[Any],
     wall: datetime,
     future_reject: timedelta,
     outbox: Outbox,
-) -> Intake:
-    """Apply a partition's fetched records in offset order (records below `next_offset` were
-    applied already); outputs of records below `suppress_until` are dropped, since a previous
-    run emitted them."""
-    intake = Intake()
-    consumed = intake.consumed
+    intake: Intake,
+) -> Admitted:
+    """Decode a partition's fetched records in offset order (records below `next_offset` were
+    taken already): bad ones go to the outbox as dead letters, unknown types are counted."""
+    admitted: Admitted = []
     reject_after = wall + future_reject
-    handle, outputs, dead = part.engine.handle, outbox.events, outbox.dead
+    dead = outbox.dead
     for record in records:
         offset: int = record.offset
         if offset < part.next_offset:
@@ -98,6 +100,25 @@ def take_records(
         if event.type not in TICKET_TYPES:
             intake.unknown_types += 1
             continue
+        admitted.append((record, event))
+    return admitted
+
+
+def apply_admitted(
+    topic: str,
+    part: OwnedPartition,
+    admitted: Admitted,
+    wall: datetime,
+    outbox: Outbox,
+    intake: Intake,
+) -> None:
+    """Apply admitted events to the partition's engine; outputs of records below
+    `suppress_until` are dropped, since a previous run emitted them. An event the domain cannot
+    apply, or one for a forgotten ticket, becomes a dead letter."""
+    consumed = intake.consumed
+    handle, outputs, dead = part.engine.handle, outbox.events, outbox.dead
+    suppress_until = part.suppress_until
+    for record, event in admitted:
         try:
             result = handle(event, wall)
         except Exception as exc:
@@ -107,9 +128,36 @@ def take_records(
             error = DecodeError("unprocessable", f"{type(exc).__name__}: {exc}")
             dead.append(DeadLetter(record, error, topic))
             continue
-        consumed[event.type] += 1
+        if result.forgotten:
+            dead.append(DeadLetter(record, forgotten_error(event), topic))
+        else:
+            consumed[event.type] += 1
         if result.clamped:
             intake.clamped += 1
-        if offset >= part.suppress_until:
+        if record.offset >= suppress_until:
             outputs.extend(result.outputs)
+
+
+def forgotten_error(event: TicketEvent) -> DecodeError:
+    return DecodeError(
+        "forgotten",
+        f"ticket {event.ticket_id!r} was forgotten after its reopen window (policy."
+        "reopen_window); its timers ended, and a new event cannot restart them under ids "
+        "already used",
+    )
+
+
+def take_records(
+    topic: str,
+    part: OwnedPartition,
+    records: list[Any],
+    wall: datetime,
+    future_reject: timedelta,
+    outbox: Outbox,
+) -> Intake:
+    """Admit and apply a partition's records at once, for a caller that knows no forgotten
+    tickets beyond the engine's own (the loop looks them up in between: `EngineService`)."""
+    intake = Intake()
+    admitted = admit_records(topic, part, records, wall, future_reject, outbox, intake)
+    apply_admitted(topic, part, admitted, wall, outbox, intake)
     return intake

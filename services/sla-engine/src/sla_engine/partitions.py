@@ -45,6 +45,7 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
         snapshots: Snapshots,
         policy: Callable[[], Policy],
         future_tolerance: timedelta,
+        dedup_window: int,
         metrics: EngineMetrics,
         collector: Collector,
         stopping: asyncio.Event,
@@ -54,6 +55,7 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.snapshots = snapshots
         self.policy = policy
         self.future_tolerance = future_tolerance
+        self.dedup_window = dedup_window
         self.metrics = metrics
         self.collector = collector
         self.stopping = stopping
@@ -125,11 +127,13 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
             if snapshot is not None:
                 offset, meta, rows = snapshot
                 engine = PartitionEngine.restore(
-                    tp.partition, policy, meta, rows, self.future_tolerance
+                    tp.partition, policy, meta, rows, self.future_tolerance, self.dedup_window
                 )
         if snapshot is None:
             offset = 0
-            engine = PartitionEngine(tp.partition, policy, self.future_tolerance)
+            engine = PartitionEngine(
+                tp.partition, policy, self.future_tolerance, dedup_window=self.dedup_window
+            )
         self.consumer.seek(tp, offset)
         self.parts[tp.partition] = OwnedPartition(
             engine, next_offset=offset, suppress_until=committed or 0, end_offset=end_offset

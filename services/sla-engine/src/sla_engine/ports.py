@@ -7,7 +7,7 @@ and tests pass fakes that record what happened.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -61,8 +61,14 @@ class SnapshotStorage(Protocol):
     async def close(self) -> None: ...
     async def ping(self) -> bool: ...
     async def load(self, partition: int) -> Snapshot | None: ...
+    async def forgotten(self, partition: int, ticket_ids: Collection[str]) -> set[str]: ...
     async def save(
-        self, partition: int, next_offset: int, meta: dict[str, Any], tickets: dict[str, TicketRow]
+        self,
+        partition: int,
+        next_offset: int,
+        meta: dict[str, Any],
+        tickets: dict[str, TicketRow],
+        forgotten: Collection[str] = (),
     ) -> None: ...
 
 

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from sla_core.timers import TicketState, state_to_dict
+from sla_core.policy import Policy
+from sla_core.timers import TicketState, forget_at_us, state_to_dict
 
 # a stored row as a restore reads it: ticket, state (JSON), earliest alarm, running timers;
 # alarm and running are None in rows written before rows carried them
@@ -30,10 +31,14 @@ class TicketRow(NamedTuple):
     running: int  # its running timers
 
 
-def ticket_row(state: TicketState) -> TicketRow:
-    """The snapshot row of a ticket as it is now."""
+def ticket_row(state: TicketState, reopen_window_us: int) -> TicketRow:
+    """The snapshot row of a ticket as it is now; its alarm is the earliest of its timers'
+    alarms and the instant it may be forgotten."""
     running = state.running
     alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
+    forget_us = forget_at_us(state, reopen_window_us)
+    if forget_us is not None:
+        alarms.append(forget_us)
     return TicketRow(_dumps(state_to_dict(state)), min(alarms, default=None), len(running))
 
 
@@ -46,12 +51,15 @@ class SnapshotRows:
     rows are still exactly the states at its offsets.
     """
 
-    __slots__ = ("meta", "rows", "waiting")
+    __slots__ = ("forgotten", "meta", "rows", "waiting")
 
-    def __init__(self, meta: dict[str, Any], waiting: set[str]) -> None:
+    def __init__(
+        self, meta: dict[str, Any], waiting: set[str], forgotten: frozenset[str] = frozenset()
+    ) -> None:
         self.meta = meta
         self.waiting = waiting  # tickets whose rows are not built yet
         self.rows: dict[str, TicketRow] = {}
+        self.forgotten = forgotten  # tickets forgotten since the last snapshot: rows to delete
 
     def ticket_ids(self) -> set[str]:
         return self.waiting | self.rows.keys()
@@ -65,8 +73,10 @@ class SnapshotTaking:
     """The snapshot side of `PartitionEngine`: which tickets changed, and their rows taken
     copy-on-write (see SnapshotRows)."""
 
+    policy: Policy
     tickets: dict[str, TicketState]
     dirty: set[str]
+    forgotten_unsaved: set[str]
     _snapshot: SnapshotRows | None
 
     def meta(self) -> dict[str, Any]:
@@ -79,8 +89,13 @@ class SnapshotTaking:
         if self._snapshot is not None:
             self.fill_snapshot(len(self._snapshot.waiting))
         waiting, self.dirty = self.dirty, set()
-        snapshot = self._snapshot = SnapshotRows(self.meta(), waiting)
+        forgotten = frozenset(self.forgotten_unsaved)
+        snapshot = self._snapshot = SnapshotRows(self.meta(), waiting, forgotten)
         return snapshot
+
+    def snapshot_saved(self, snapshot: SnapshotRows) -> None:
+        """The snapshot is written: the store answers for the tickets it forgot from now on."""
+        self.forgotten_unsaved -= snapshot.forgotten
 
     def fill_snapshot(self, limit: int) -> bool:
         """Build up to `limit` rows of the snapshot being filled; True once it is complete."""
@@ -88,11 +103,12 @@ class SnapshotTaking:
         if snapshot is None:
             return True
         waiting, rows, tickets, row = snapshot.waiting, snapshot.rows, self.tickets, ticket_row
+        window = self.policy.reopen_window_us
         for _ in range(min(limit, len(waiting))):
             ticket_id = waiting.pop()
             state = tickets.get(ticket_id)
             if state is not None:
-                rows[ticket_id] = row(state)
+                rows[ticket_id] = row(state, window)
         if waiting:
             return False
         self._snapshot = None
@@ -111,7 +127,7 @@ class SnapshotTaking:
         snapshot = self._snapshot
         assert snapshot is not None
         snapshot.waiting.discard(ticket_id)
-        snapshot.rows[ticket_id] = ticket_row(self.tickets[ticket_id])
+        snapshot.rows[ticket_id] = ticket_row(self.tickets[ticket_id], self.policy.reopen_window_us)
 
     def take_dirty(self) -> dict[str, TicketRow]:
         """The changed tickets since the last call, as snapshot rows, built now."""

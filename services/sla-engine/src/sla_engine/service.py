@@ -37,7 +37,7 @@ from sla_engine import watermark
 from sla_engine.adapters.kafka import IdempotenceRefused, start_producer
 from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings
-from sla_engine.intake import Outbox, take_records
+from sla_engine.intake import Intake, Outbox, admit_records, apply_admitted
 from sla_engine.metrics import EngineMetrics
 from sla_engine.outputs import Outputs
 from sla_engine.partitions import Partitions
@@ -160,8 +160,15 @@ class EngineService:
             part = self.parts.get(tp.partition)
             if part is None:
                 continue  # revoked while the batch was in flight: the new owner redoes it
-            dead_before = len(outbox.dead)
-            intake = take_records(tp.topic, part, records, wall, self._future_reject, outbox)
+            dead_before, intake = len(outbox.dead), Intake()
+            admitted = admit_records(
+                tp.topic, part, records, wall, self._future_reject, outbox, intake
+            )
+            engine = part.engine
+            ask = engine.may_be_forgotten(event for _, event in admitted)
+            engine.forgotten_known = await self._forgotten(tp.partition, ask) if ask else set()
+            apply_admitted(tp.topic, part, admitted, wall, outbox, intake)
+            engine.forgotten_known = set()
             self._count(intake.consumed, intake.unknown_types, intake.clamped)
             for dead in outbox.dead[dead_before:]:
                 self._count_dead_letter(tp.partition, dead.record, dead.error)
@@ -174,6 +181,17 @@ class EngineService:
         if batch:
             self.metrics.processing.observe(time.perf_counter() - started)
         await self.snapshots.take(self.parts)
+
+    async def _forgotten(self, partition: int, ticket_ids: set[str]) -> set[str]:
+        """Which of the tickets the store has forgotten (rare: see may_be_forgotten); the
+        partition waits while the database is out of reach, rather than guess."""
+        return await retry(
+            "looking up forgotten tickets",
+            lambda: self.store.forgotten(partition, ticket_ids),
+            on=Exception,
+            stop=self.stopping,
+            log=log,
+        )
 
     def _advance_caught_up(self, outbox: Outbox) -> None:
         """Step 3: the watermark of every caught-up partition follows the wall clock."""

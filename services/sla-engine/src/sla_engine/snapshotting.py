@@ -89,7 +89,10 @@ class Snapshots:
                 while not snap.engine.fill_snapshot(FILL_CHUNK):  # noqa: ASYNC110 (work)
                     await asyncio.sleep(0)  # the loop goes on between chunks
                 rows = snap.rows
-                await self.store.save(snap.partition, snap.next_offset, rows.meta, rows.rows)
+                await self.store.save(
+                    snap.partition, snap.next_offset, rows.meta, rows.rows, rows.forgotten
+                )
+                snap.engine.snapshot_saved(rows)
             except Exception as exc:  # the database may be down: keep the rows for next time
                 for unsaved in taken[n:]:
                     unsaved.engine.abandon_snapshot(unsaved.rows)

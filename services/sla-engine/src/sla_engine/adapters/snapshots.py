@@ -12,6 +12,7 @@ engine needs it (`PartitionEngine.restore`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any, cast
 
 import asyncpg
@@ -46,6 +47,15 @@ CREATE TABLE IF NOT EXISTS engine_tickets (
 ALTER TABLE engine_tickets
     ADD COLUMN IF NOT EXISTS alarm_us bigint,
     ADD COLUMN IF NOT EXISTS running  smallint;
+-- tickets forgotten after their reopen window: an event for one is dead-lettered (forgotten)
+CREATE TABLE IF NOT EXISTS engine_forgotten (
+    group_id     text    NOT NULL,
+    topic        text    NOT NULL,
+    partition    integer NOT NULL,
+    ticket_id    text    NOT NULL,
+    forgotten_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, topic, partition, ticket_id)
+);
 """
 
 
@@ -115,17 +125,49 @@ class SnapshotStore:
         # a Record unpacks as its values: a StoredRow, with no copy of half a million rows
         return int(row["next_offset"]), orjson.loads(row["meta"]), cast(list[StoredRow], records)
 
+    async def forgotten(self, partition: int, ticket_ids: Collection[str]) -> set[str]:
+        """Which of `ticket_ids` this partition has forgotten."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT ticket_id FROM engine_forgotten WHERE group_id = $1 AND topic = $2"
+                " AND partition = $3 AND ticket_id = ANY($4::text[])",
+                self._group,
+                self._topic,
+                partition,
+                list(ticket_ids),
+            )
+        return {row["ticket_id"] for row in rows}
+
     async def save(
         self,
         partition: int,
         next_offset: int,
         meta: dict[str, Any],
         tickets: dict[str, TicketRow],
+        forgotten: Collection[str] = (),
     ) -> None:
-        """Write the changed tickets and the partition's offset, in one transaction."""
+        """Write the changed tickets, the tickets forgotten (their rows go, their ids are kept)
+        and the partition's offset, in one transaction."""
         ids = list(tickets)
         rows = list(tickets.values())
         async with self.pool.acquire() as conn, conn.transaction():
+            if forgotten:
+                await conn.execute(
+                    "DELETE FROM engine_tickets WHERE group_id = $1 AND topic = $2"
+                    " AND partition = $3 AND ticket_id = ANY($4::text[])",
+                    self._group,
+                    self._topic,
+                    partition,
+                    list(forgotten),
+                )
+                await conn.execute(
+                    "INSERT INTO engine_forgotten (group_id, topic, partition, ticket_id)"
+                    " SELECT $1, $2, $3, unnest($4::text[]) ON CONFLICT DO NOTHING",
+                    self._group,
+                    self._topic,
+                    partition,
+                    list(forgotten),
+                )
             if ids:
                 await conn.execute(
                     "INSERT INTO engine_tickets"

@@ -1,0 +1,71 @@
+"""The alarm heap of one partition: every instant at which the watermark must wake a ticket.
+
+A binary heap keyed by instant in epoch microseconds. Cancelling is lazy: an entry carries its
+timer's version, and a stale one is dropped when it surfaces, so arming, cancelling and firing
+cost O(log n) whatever the number of open timers. Besides timers' warnings and dues, an entry
+may stand for a restored ticket not decoded yet (`PACKED`), or for the instant a closed ticket
+may be forgotten (`FORGET`); neither carries a timer.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from sla_core.timers import TicketState, Timer, forget_at_us
+
+PACKED = "~packed"  # a restored ticket not decoded yet, at its earliest alarm
+FORGET = "~forget"  # a closed or deleted ticket whose reopen window ends here
+
+# (instant, ticket, metric, arm counter, timer version, kind, timer). Ties at one instant break
+# by ticket and metric, so a restored heap fires in the same order as the original. A packed
+# ticket's entry has the empty metric, which puts it before the entries its timers get when it
+# is decoded; a forget entry's "~" puts it after them.
+Entry = tuple[int, str, str, int, int, str, Timer | None]
+
+
+class AlarmHeap:
+    """The heap of `PartitionEngine` (its `_heap`), with the arming side of it."""
+
+    _heap: list[Entry]
+    _counter: int
+
+    def _entries(self, timers: list[Timer]) -> list[Entry]:
+        """The heap entries of each timer's next alarm (one per timer; firing arms the next)."""
+        entries: list[Entry] = []
+        for timer in timers:
+            alarm = timer.next_alarm()
+            if alarm is not None:
+                at_us, kind = alarm
+                self._counter += 1
+                entries.append(
+                    (
+                        at_us,
+                        timer.ticket_id,
+                        timer.metric,
+                        self._counter,
+                        timer.version,
+                        kind,
+                        timer,
+                    )
+                )
+        return entries
+
+    def _arm(self, timers: list[Timer]) -> None:
+        for entry in self._entries(timers):
+            heapq.heappush(self._heap, entry)
+
+    def _arm_forget(self, state: TicketState, reopen_window_us: int) -> None:
+        """Arm the instant the ticket may be forgotten, if it is closed or deleted and idle (a
+        stale entry is checked again when it surfaces)."""
+        at_us = forget_at_us(state, reopen_window_us)
+        if at_us is not None:
+            heapq.heappush(self._heap, (at_us, state.ticket_id, "~", 0, 0, FORGET, None))
+
+    @property
+    def open_alarms(self) -> int:
+        """Alarms in the heap, stale ones included (they leave when they surface)."""
+        return len(self._heap)
+
+    def next_alarm_us(self) -> int | None:
+        """The instant of the earliest armed alarm, stale or not (for the scheduler's sleep)."""
+        return self._heap[0][0] if self._heap else None
