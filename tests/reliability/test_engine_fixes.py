@@ -85,7 +85,7 @@ def test_a_clock_somewhat_ahead_is_clamped_and_counted_not_dead_lettered(
     outbox = apply(service, FakeRecord(0, event(at=NOW + timedelta(hours=2))))
     assert outbox.dead == []
     assert [e.type for e in outbox.events][:1] == ["sla.started"]
-    assert outbox.events[0].data["started_at"] == NOW
+    assert outbox.events[0].data.started_at == NOW
     assert service.parts[0].engine.watermark_us <= to_us(NOW)
     assert service.metrics.future_clamped._value.get() == 1
 

@@ -26,9 +26,10 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from report_api import db
 from report_api.metrics import Metrics
-from report_api.projection.events import InvalidEvent, SlaEvent, parse_event
+from report_api.projection.events import InvalidEvent, parse_event
 from report_api.projection.handlers import Outcome
 from report_api.projection.store import Partition, PositionConflict, commit_batch, read_offsets
+from sla_core.events import SlaEvent
 
 log = logging.getLogger(__name__)
 
