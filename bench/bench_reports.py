@@ -392,7 +392,7 @@ async def bench_projection(conn: asyncpg.Connection, count: int) -> list[Metric]
         await commit_batch(conn, batch, {partition: nxt}, {partition: offset})
         offset = nxt
     ours_s = time.perf_counter() - started
-    ids = sorted({e.timer_id for e in events})
+    ids = sorted({e.data.timer_id for e in events})
     produced = await conn.fetch(
         f"SELECT {', '.join(COLUMNS)} FROM sla_timers WHERE timer_id = ANY($1::text[])", ids
     )

@@ -13,6 +13,8 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from msgspec import UNSET
+from msgspec.structs import replace
 
 from sla_core.codec import (
     MAX_EVENT_BYTES,
@@ -23,7 +25,7 @@ from sla_core.codec import (
     encode_ticket_event,
     format_time,
 )
-from sla_core.events import SlaEvent
+from sla_core.events import SlaEvent, SlaEventData
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -139,25 +141,131 @@ def test_format_time_is_utc_with_z_and_microseconds_only_when_present() -> None:
     )
 
 
-def test_sla_events_round_trip_and_match_the_schema() -> None:
+def breach_event() -> SlaEvent:
     due = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
-    event = SlaEvent(
-        "T-1:first_answer:1/2:sla.breached",
-        "sla.breached",
-        due,
-        "T-1",
-        {"timer_id": "T-1:first_answer:1", "due_at": due, "elapsed_seconds": 14400.0},
+    data = SlaEventData(
+        timer_id="T-1:first_answer:1",
+        ticket_id="T-1",
+        metric="first_answer",
+        level="standard",
+        target_seconds=14400.0,
+        started_at=datetime(2026, 11, 20, 15, 0, 0, 5, tzinfo=UTC),
+        due_at=due,
+        stopped_at=None,
+        elapsed_seconds=14400.0,
+        remaining_seconds=0.0,
+        breached=True,
+        paused=False,
+        department="support",
+        tags=["billing"],
     )
-    raw = encode_sla_event(event, source="sla-engine", emitted_at=due + timedelta(seconds=2))
+    return SlaEvent(
+        id="T-1:first_answer:1/2:sla.breached",
+        type="sla.breached",
+        time=due,
+        ticket_id="T-1",
+        data=data,
+    )
+
+
+def test_sla_events_round_trip_and_match_the_schema() -> None:
+    event = breach_event()
+    emitted = event.time + timedelta(seconds=2)
+    raw = encode_sla_event(event, source="sla-engine", emitted_at=emitted)
+    as_json = json.loads(raw)
+    jsonschema.validate(
+        as_json,
+        json.loads((SCHEMAS / "sla-event.schema.json").read_text()),
+        format_checker=jsonschema.FormatChecker(),
+    )
+    assert as_json["time"] == "2026-11-23T11:00:00Z"
+    assert as_json["data"]["due_at"] == "2026-11-23T11:00:00Z"
+    assert as_json["data"]["started_at"] == "2026-11-20T15:00:00.000005Z"
+    assert list(as_json["data"])[-1] == "emitted_at"  # stamped last, as it always was
+    assert as_json["data"]["emitted_at"] == "2026-11-23T11:00:02Z"
+    assert as_json["subject"] == "T-1" and as_json["id"] == event.id
+    assert list(as_json) == [
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "subject",
+        "datacontenttype",
+        "data",
+    ]
     decoded = decode_sla_event(raw)
-    assert decoded["time"] == "2026-11-23T11:00:00Z"
-    assert decoded["data"]["due_at"] == "2026-11-23T11:00:00Z"
-    assert decoded["data"]["emitted_at"] == "2026-11-23T11:00:02Z"
-    assert decoded["subject"] == "T-1" and decoded["id"] == event.id
-    with pytest.raises(DecodeError):
-        decode_sla_event(b"nope")
-    with pytest.raises(DecodeError):
-        decode_sla_event(b'{"data": 1}')
+    assert decoded == replace(
+        event, source="sla-engine", data=replace(event.data, emitted_at=emitted)
+    )
+    assert event.source is UNSET and event.data.emitted_at is UNSET  # the event is not changed
+
+
+def _sla_reason(value: bytes) -> str:
+    with pytest.raises(DecodeError) as caught:
+        decode_sla_event(value)
+    return caught.value.reason
+
+
+def _breach_json(**changes: Any) -> bytes:
+    event = json.loads(encode_sla_event(breach_event(), source="s", emitted_at=datetime.now(UTC)))
+    for path, value in changes.items():
+        node, *keys = path.split("__")
+        target = event if not keys else event[node]
+        key = keys[0] if keys else node
+        if value is ...:
+            del target[key]
+        else:
+            target[key] = value
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"type": "ticket.created"}, "unknown_type"),
+        ({"type": ...}, "unknown_type"),
+        ({"specversion": "0.3"}, "bad_specversion"),
+        ({"id": ...}, "missing_field"),
+        ({"id": ""}, "missing_field"),
+        ({"id": 7}, "wrong_type"),
+        ({"data": 1}, "wrong_type"),
+        ({"data__level": ...}, "missing_field"),
+        ({"data__level": ""}, "missing_field"),
+        ({"data__target_seconds": True}, "wrong_type"),
+        ({"data__cycle": "1"}, "wrong_type"),
+        ({"data__tags": [1]}, "wrong_type"),
+        ({"data__metric": "lunch"}, "wrong_type"),
+        ({"time": "yesterday"}, "bad_time"),
+        ({"time": "2026-11-20T16:00:00"}, "bad_time"),  # no offset
+        ({"data__due_at": "2026-13-20T16:00:00Z"}, "bad_time"),
+    ],
+)
+def test_every_bad_sla_event_has_its_reason(changes: dict[str, Any], expected: str) -> None:
+    assert _sla_reason(_breach_json(**changes)) == expected
+
+
+def test_bad_sla_event_values() -> None:
+    assert _sla_reason(b"nope") == "not_json"
+    assert _sla_reason(b"\xff") == "not_json"
+    assert _sla_reason(b"[1]") == "wrong_type"
+    assert _sla_reason(b'{"data": 1}') == "wrong_type"
+
+
+def test_an_older_engines_event_decodes_with_the_defaults() -> None:
+    """Fields added since (cycle, breached, paused, ticket_deleted, ...) are optional."""
+    older = _breach_json(
+        data__cycle=...,
+        data__breached=...,
+        data__paused=...,
+        data__ticket_deleted=...,
+        data__reason=...,
+        data__tags=...,
+        data__emitted_at=...,
+    )
+    data = decode_sla_event(older).data
+    assert (data.cycle, data.breached, data.paused, data.ticket_deleted) == (1, UNSET, UNSET, False)
+    assert (data.reason, data.tags, data.emitted_at) == (None, [], UNSET)
 
 
 @pytest.mark.parametrize("name", ["ticket.created", "ticket.answered"])

@@ -10,9 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from msgspec import UNSET
+from msgspec.structs import replace
 
 from sla_core.codec import decode_sla_event, encode_sla_event
-from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, TicketEvent
+from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, SlaEventData, TicketEvent
 from sla_core.policy import parse_policy
 from sla_core.timers import state_from_dict, state_to_dict
 from sla_engine.engine import PartitionEngine, to_us
@@ -55,13 +57,18 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
 def as_emitted(events: list[SlaEvent]) -> list[SlaEvent]:
-    """The events as a consumer sees them: data through the codec's JSON."""
+    """The events as a consumer sees them: through the codec's JSON and back, which changes
+    nothing but the stamps."""
     out = []
     for e in events:
-        raw = decode_sla_event(encode_sla_event(e, source="test", emitted_at=WALL))
-        assert raw["id"] == e.id and raw["type"] == e.type
-        out.append(SlaEvent(e.id, e.type, e.time, e.ticket_id, raw["data"]))
+        decoded = decode_sla_event(encode_sla_event(e, source="test", emitted_at=WALL))
+        assert decoded == replace(e, source="test", data=replace(e.data, emitted_at=WALL))
+        out.append(decoded)
     return out
 
 
@@ -104,7 +111,7 @@ class Driver:
         return got
 
     def types(self, events: list[SlaEvent] | None = None) -> list[str]:
-        return [f"{e.type}:{e.data['metric']}" for e in (self.out if events is None else events)]
+        return [f"{e.type}:{e.data.metric}" for e in (self.out if events is None else events)]
 
 
 def test_created_starts_first_answer_and_resolution_with_dues_in_business_time() -> None:
@@ -112,11 +119,11 @@ def test_created_starts_first_answer_and_resolution_with_dues_in_business_time()
     out = d.send("ticket.created", at(0), ticket={"source": "email"})
     assert d.types(out) == ["sla.started:first_answer", "sla.started:resolution"]
     first = out[0].data
-    assert first["timer_id"] == "T1:first_answer:1"
-    assert first["due_at"] == "2026-11-16T11:00:00Z"
-    assert first["target_seconds"] == 3600
-    assert first["level"] == "standard" and first["calendar"] == "24/7"
-    assert first["policy_version"] == d.policy.version
+    assert first.timer_id == "T1:first_answer:1"
+    assert first.due_at == utc("2026-11-16T11:00:00Z")
+    assert first.target_seconds == 3600
+    assert first.level == "standard" and first.calendar == "24/7"
+    assert first.policy_version == d.policy.version
     assert out[0].id == "T1:first_answer:1/1:sla.started"
 
 
@@ -124,8 +131,8 @@ def test_seeds_example_friday_1600_four_business_hours_is_due_monday_1200() -> N
     d = Driver()
     friday_16_oslo = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # 16:00 in Oslo (UTC+1)
     out = d.send("ticket.created", friday_16_oslo, ticket={"department": "office"})
-    assert out[0].data["level"] == "office"
-    assert out[0].data["due_at"] == "2026-11-23T11:00:00Z"  # Monday 12:00 in Oslo
+    assert out[0].data.level == "office"
+    assert out[0].data.due_at == utc("2026-11-23T11:00:00Z")  # Monday 12:00 in Oslo
 
 
 def test_answer_in_time_fulfils_and_no_breach_follows() -> None:
@@ -133,9 +140,9 @@ def test_answer_in_time_fulfils_and_no_breach_follows() -> None:
     d.send("ticket.created", at(0))
     out = d.send("ticket.answered", at(20), ticket={"agent": "ola"})
     assert d.types(out) == ["sla.fulfilled:first_answer"]
-    assert out[0].data["elapsed_seconds"] == 1200
-    assert out[0].data["remaining_seconds"] == 2400
-    assert out[0].data["agent"] == "ola"
+    assert out[0].data.elapsed_seconds == 1200
+    assert out[0].data.remaining_seconds == 2400
+    assert out[0].data.agent == "ola"
     d.advance(at(600))
     assert "sla.breached:first_answer" not in d.types()
     assert "sla.breached:resolution" in d.types()
@@ -150,10 +157,10 @@ def test_watermark_past_due_breaches_at_due_then_late_answer_misses() -> None:
     assert "sla.breached:first_answer" in d.types(out)
     breach = next(e for e in out if e.type == "sla.breached")
     assert breach.time == at(60)
-    assert breach.data["remaining_seconds"] == 0
+    assert breach.data.remaining_seconds == 0
     out = d.send("ticket.answered", at(70))
     assert d.types(out) == ["sla.missed:first_answer"]
-    assert out[0].data["remaining_seconds"] == -600
+    assert out[0].data.remaining_seconds == -600
 
 
 def test_answer_exactly_at_due_fulfils() -> None:
@@ -175,15 +182,15 @@ def test_late_answer_that_proves_in_time_corrects_the_breach() -> None:
     assert "sla.breached:first_answer" in d.types()
     out = d.send("ticket.answered", at(50))  # late: happened before the due
     assert d.types(out) == ["sla.fulfilled:first_answer"]
-    assert out[0].data["corrects_breach"] is True
-    assert out[0].data["breached"] is False
+    assert out[0].data.corrects_breach is True
+    assert out[0].data.breached is False
 
 
 def test_event_advancing_past_due_emits_breach_before_the_missed_stop() -> None:
     d = Driver()
     d.send("ticket.created", at(0))
     out = d.send("ticket.answered", at(75))
-    kinds = [e.type for e in out if e.data["metric"] == "first_answer"]
+    kinds = [e.type for e in out if e.data.metric == "first_answer"]
     assert kinds.index("sla.breached") < kinds.index("sla.missed")
 
 
@@ -191,11 +198,11 @@ def test_warnings_share_and_time_left() -> None:
     d = Driver()
     d.send("ticket.created", at(0))
     out = d.advance(at(46))
-    warnings = [e for e in out if e.type == "sla.warning" and e.data["metric"] == "first_answer"]
-    assert [(w.data["threshold"], w.time) for w in warnings] == [("75%", at(45))]
+    warnings = [e for e in out if e.type == "sla.warning" and e.data.metric == "first_answer"]
+    assert [(w.data.threshold, w.time) for w in warnings] == [("75%", at(45))]
     out = d.advance(at(51))
-    warnings = [e for e in out if e.type == "sla.warning" and e.data["metric"] == "first_answer"]
-    assert [(w.data["threshold"], w.time) for w in warnings] == [("10m", at(50))]
+    warnings = [e for e in out if e.type == "sla.warning" and e.data.metric == "first_answer"]
+    assert [(w.data.threshold, w.time) for w in warnings] == [("10m", at(50))]
 
 
 def test_automated_reply_stops_nothing() -> None:
@@ -222,9 +229,9 @@ def test_customer_reply_after_an_answer_starts_next_answer_in_new_cycles() -> No
     assert d.send("ticket.customer_replied", at(11)) == []  # a timer already runs
     d.send("ticket.answered", at(20))
     out = d.send("ticket.customer_replied", at(30))
-    assert out[0].data["timer_id"] == "T1:next_answer:2"
+    assert out[0].data.timer_id == "T1:next_answer:2"
     out = d.send("ticket.answered", at(40))
-    assert out[0].data["elapsed_seconds"] == 600
+    assert out[0].data.elapsed_seconds == 600
 
 
 def test_customer_reply_on_chat_channel_starts_chat_answer() -> None:
@@ -242,11 +249,11 @@ def test_pause_by_status_shifts_the_due_by_the_paused_time() -> None:
     assert sorted(d.types(out)) == ["sla.paused:first_answer", "sla.paused:resolution"]
     assert d.advance(at(500)) == []  # nothing fires while paused
     out = d.send("ticket.updated", at(100), ticket={"status": "open"})
-    resumed = next(e for e in out if e.type == "sla.resumed" and e.data["metric"] == "first_answer")
-    assert resumed.data["due_at"] == "2026-11-16T12:30:00Z"  # 60 min + 90 min paused
+    resumed = next(e for e in out if e.type == "sla.resumed" and e.data.metric == "first_answer")
+    assert resumed.data.due_at == utc("2026-11-16T12:30:00Z")  # 60 min + 90 min paused
     out = d.send("ticket.answered", at(140))
     assert out[0].type == "sla.fulfilled"
-    assert out[0].data["elapsed_seconds"] == 3000  # 10 + 40 minutes
+    assert out[0].data.elapsed_seconds == 3000  # 10 + 40 minutes
 
 
 def test_escalation_retargets_from_the_original_start() -> None:
@@ -254,13 +261,13 @@ def test_escalation_retargets_from_the_original_start() -> None:
     d.send("ticket.created", at(0), ticket={"customer_group": "VIP", "priority": "normal"})
     out = d.send("ticket.updated", at(10), ticket={"priority": "urgent"})
     retargeted = [e for e in out if e.type == "sla.retargeted"]
-    assert [e.data["metric"] for e in retargeted] == ["first_answer"]
-    assert retargeted[0].data["level"] == "gold"
-    assert retargeted[0].data["reason"] == "standard"
-    assert retargeted[0].data["due_at"] == "2026-11-16T10:30:00Z"
+    assert [e.data.metric for e in retargeted] == ["first_answer"]
+    assert retargeted[0].data.level == "gold"
+    assert retargeted[0].data.reason == "standard"
+    assert retargeted[0].data.due_at == utc("2026-11-16T10:30:00Z")
     cancelled = [e for e in out if e.type == "sla.cancelled"]
-    assert [e.data["metric"] for e in cancelled] == ["resolution"]  # gold has no resolution
-    assert cancelled[0].data["reason"] == "level_removed"
+    assert [e.data.metric for e in cancelled] == ["resolution"]  # gold has no resolution
+    assert cancelled[0].data.reason == "level_removed"
 
 
 def test_close_stops_everything_and_reopen_starts_new_cycles() -> None:
@@ -269,7 +276,7 @@ def test_close_stops_everything_and_reopen_starts_new_cycles() -> None:
     out = d.send("ticket.closed", at(30))
     assert sorted(d.types(out)) == ["sla.fulfilled:first_answer", "sla.fulfilled:resolution"]
     out = d.send("ticket.reopened", at(40))
-    assert sorted(e.data["timer_id"] for e in out) == ["T1:next_answer:1", "T1:resolution:2"]
+    assert sorted(e.data.timer_id for e in out) == ["T1:next_answer:1", "T1:resolution:2"]
 
 
 def test_delete_cancels_and_marks_the_ticket_deleted() -> None:
@@ -277,7 +284,7 @@ def test_delete_cancels_and_marks_the_ticket_deleted() -> None:
     d.send("ticket.created", at(0))
     out = d.send("ticket.deleted", at(5))
     assert sorted(d.types(out)) == ["sla.cancelled:first_answer", "sla.cancelled:resolution"]
-    assert all(e.data["ticket_deleted"] for e in out)
+    assert all(e.data.ticket_deleted for e in out)
     assert d.send("ticket.customer_replied", at(6)) == []
 
 
@@ -286,7 +293,7 @@ def test_delete_of_a_ticket_with_only_ended_timers_sends_one_deletion_notice() -
     d.send("ticket.created", at(0))
     d.send("ticket.closed", at(5))
     out = d.send("ticket.deleted", at(6))
-    assert len(out) == 1 and out[0].type == "sla.cancelled" and out[0].data["ticket_deleted"]
+    assert len(out) == 1 and out[0].type == "sla.cancelled" and out[0].data.ticket_deleted
 
 
 def test_duplicate_event_changes_nothing() -> None:
@@ -310,7 +317,7 @@ def test_future_event_time_is_clamped_to_the_wall_clock() -> None:
     result = d.engine.handle(event, wall)
     assert result.clamped
     assert d.engine.watermark_us == to_us(wall)
-    assert as_emitted(result.outputs)[0].data["started_at"] == "2026-11-16T10:00:00Z"
+    assert as_emitted(result.outputs)[0].data.started_at == utc("2026-11-16T10:00:00Z")
 
 
 STREAM: list[tuple[str, float, str, dict[str, Any]]] = [
@@ -365,10 +372,11 @@ def test_every_sla_event_carries_the_reported_attributes_last_in_their_order() -
     got = d.engine.handle(
         TicketEvent("e1", "test", "ticket.created", at(0), "T1", {"department": "x"}), WALL
     ).outputs
-    assert got and all(
-        tuple(e.data)[-len(REPORTED_ATTRIBUTES) :] == REPORTED_ATTRIBUTES for e in got
-    )
-    assert got[0].data["department"] == "x" and got[0].data["tags"] == []
+    fields = SlaEventData.__struct_fields__
+    # the reported attributes close the timer's description; only the edge's stamp follows
+    assert fields[-len(REPORTED_ATTRIBUTES) - 1 :] == (*REPORTED_ATTRIBUTES, "emitted_at")
+    assert got and all(e.data.emitted_at is UNSET for e in got)
+    assert got[0].data.department == "x" and got[0].data.tags == []
 
 
 def test_a_row_keeps_the_state_it_was_taken_with_when_the_ticket_changes_after() -> None:

@@ -7,10 +7,12 @@ carries a `ce_specversion` header is read in binary mode, any other in structure
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
+import msgspec
 import orjson
 
 from sla_core.events import TEXT_ATTRIBUTES, SlaEvent, TicketEvent
@@ -209,30 +211,81 @@ def encode_ticket_event(
 
 
 def encode_sla_event(event: SlaEvent, *, source: str, emitted_at: datetime) -> bytes:
-    """The structured-mode CloudEvent for an SLA event, stamped with the wall-clock `emitted_at`."""
-    data = dict(event.data)
-    data["emitted_at"] = emitted_at
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": event.id,
-            "source": source,
-            "type": event.type,
-            "time": event.time,
-            "subject": event.ticket_id,
-            "datacontenttype": "application/json",
-            "data": data,
-        },
-        option=orjson.OPT_UTC_Z,  # every datetime here is UTC: "…Z", microseconds when present
+    """The structured-mode CloudEvent for an SLA event, stamped with the engine's `source` and the
+    wall-clock `emitted_at` (the last key of `data`). Times come out as RFC 3339 with a Z,
+    microseconds only when present."""
+    return _encode_sla(
+        _replace(event, source=source, data=_replace(event.data, emitted_at=emitted_at))
     )
 
 
-def decode_sla_event(value: bytes) -> dict[str, Any]:
-    """Parse an SLA event's JSON (report side); raises DecodeError when it is not an object."""
+_encode_sla: Final = msgspec.json.Encoder().encode
+_decode_sla: Final = msgspec.json.Decoder(SlaEvent).decode
+_replace: Final = msgspec.structs.replace
+# The reason of a validation error by the attribute it is about, then by what msgspec says.
+_REASON_BY_PATH: Final = {"$.type": "unknown_type", "$.specversion": "bad_specversion"}
+_REASON_BY_MESSAGE: Final = (
+    ("missing required field", "missing_field"),
+    ("of length >= 1", "missing_field"),
+    ("datetime", "bad_time"),
+)
+_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
+
+
+def _reason(message: str) -> str:
+    """The short reason of a msgspec validation error ("Expected `str`, got `int` - at `$.id`")."""
+    text, _, at = message.partition(" - at `")
+    about = at.rstrip("`") or "$"
+    missing = _MISSING.search(text)
+    if missing is not None:
+        about = f"{about}.{missing[1]}"
+    reason = _REASON_BY_PATH.get(about)
+    if reason is None:
+        found = (r for fragment, r in _REASON_BY_MESSAGE if fragment in text)
+        reason = next(found, "wrong_type")
+    return reason
+
+
+def decode_sla_event(value: bytes) -> SlaEvent:
+    """Decode and validate an SLA event (report side); DecodeError names the reason: not_json,
+    missing_field, wrong_type, bad_time, unknown_type (not an SLA type) or bad_specversion.
+
+    An event of an older engine that lacks a field with a default gets the default; `source`
+    and `data.emitted_at` are UNSET when absent."""
     try:
-        envelope = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
+        return _decode_sla(value)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(_reason(str(exc)), f"SLA event: {exc}") from exc
+    except msgspec.DecodeError as exc:
         raise DecodeError("not_json", f"SLA event is not JSON: {exc}") from exc
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
-        raise DecodeError("wrong_type", "SLA event must be an object with a data object")
-    return envelope
+
+
+SLA_EVENT_SCHEMA_ID: Final = "https://sla-engine.dev/schemas/sla-event.schema.json"
+
+
+def sla_event_schema() -> dict[str, Any]:
+    """The JSON Schema of the SLA event as the engine sends it (schemas/sla-event.schema.json is
+    this, written out), generated from `SlaEvent`.
+
+    What it adds to the type: `specversion`, `source` and `data.emitted_at` are required, because
+    every event the engine sends has them (the type defaults the first and leaves the others
+    unset until the edge stamps them)."""
+    generated = msgspec.json.schema(SlaEvent)
+    definitions = generated["$defs"]
+    root = definitions.pop("SlaEvent")
+    root.pop("title")
+    root["required"] = ["specversion", *root["required"][:1], "source", *root["required"][1:]]
+    data = definitions["SlaEventData"]
+    data["required"] = [*data["required"], "emitted_at"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SLA_EVENT_SCHEMA_ID,
+        "$comment": "Generated from sla_core.events.SlaEvent by sla_core.codec.sla_event_schema; "
+        "do not edit (regenerate: SLA_SCHEMA_WRITE=1 pytest tests/unit/test_sla_event_schema.py).",
+        "title": "SLA lifecycle event (CloudEvents 1.0, structured mode)",
+        **root,
+        "description": "Emitted by sla-engine on sla.events (all types) and sla.breaches (warning, "
+        "breached), keyed by ticket id. SPEC.md section 5. The id is deterministic: the same input "
+        "log gives the same ids.",
+        "$defs": definitions,
+    }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 TICKET_TYPES: Final = frozenset(
     {
@@ -18,7 +21,7 @@ TICKET_TYPES: Final = frozenset(
     }
 )
 
-SLA_TYPES: Final = (
+SlaType = Literal[
     "sla.started",
     "sla.warning",
     "sla.breached",
@@ -28,7 +31,10 @@ SLA_TYPES: Final = (
     "sla.retargeted",
     "sla.paused",
     "sla.resumed",
-)
+]
+SLA_TYPES: Final[tuple[SlaType, ...]] = get_args(SlaType)
+Metric = Literal["first_answer", "next_answer", "chat_answer", "call_answer", "resolution"]
+METRICS: Final[tuple[Metric, ...]] = get_args(Metric)
 BREACH_TOPIC_TYPES: Final = frozenset({"sla.warning", "sla.breached"})
 
 # The data.ticket attributes that are strings or null (schemas/ticket-event.schema.json).
@@ -79,16 +85,111 @@ class TicketEvent:
         return f"{self.source}\x1f{self.id}"
 
 
-@dataclass(slots=True)
-class SlaEvent:
-    """One SLA lifecycle event, before the edge stamps `emitted_at` and serialises it. Treat it
-    as immutable (not frozen for the same reason as TicketEvent)."""
+# The SLA event (SPEC 5) as one type: the engine builds it, `codec.encode_sla_event` writes it,
+# `codec.decode_sla_event` reads and validates it, schemas/sla-event.schema.json is generated
+# from it. Field order is the JSON key order on the wire. Metadata in Annotated (descriptions,
+# bounds) costs nothing when the engine builds an event: msgspec checks it only when decoding.
+# gc=False: an event holds no reference cycles, so the collector need not track millions of them.
+_Text = Annotated[str, Meta(min_length=1)]
+_Time = Annotated[datetime, Meta(tz=True)]
+_Seconds = Annotated[float, Meta(ge=0)]
 
-    id: str
-    type: str
-    time: datetime  # event time: a breach happens at its due
-    ticket_id: str
-    data: dict[str, Any]
+
+class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """The `data` of an SLA event: the timer's full description as of the event, and the ticket's
+    reported attributes. Fields with defaults may be absent from events of older engines."""
+
+    timer_id: Annotated[str, Meta(min_length=1, description="<ticket>:<metric>:<cycle>")]
+    ticket_id: _Text
+    metric: Metric
+    cycle: Annotated[int, Meta(ge=1)] = 1
+    level: _Text
+    policy_version: str = ""
+    calendar: Annotated[str, Meta(description="Calendar name; 24/7 when the level has none.")] = (
+        "24/7"
+    )
+    target_seconds: _Seconds
+    started_at: _Time
+    due_at: Annotated[_Time | None, Meta(description="Null while paused.")]
+    stopped_at: Annotated[_Time | None, Meta(description="When the timer ended, on endings.")]
+    elapsed_seconds: Annotated[
+        float, Meta(description="Business seconds, pauses left out, as of the event time.")
+    ]
+    remaining_seconds: Annotated[
+        float, Meta(description="Business seconds to due; negative once over.")
+    ]
+    threshold: Annotated[
+        str | None,
+        Meta(
+            description="On sla.warning: the warning that fired, as written in the policy "
+            "(75%, 30m)."
+        ),
+    ] = None
+    corrects_breach: Annotated[
+        bool,
+        Meta(description="On sla.fulfilled: a late event proved a breached timer was met in time."),
+    ] = False
+    # UNSET (absent): an event of an engine that did not say; consumers keep what they knew
+    breached: Annotated[
+        bool | UnsetType, Meta(description="Whether the timer has breached (as of this event).")
+    ] = UNSET
+    paused: Annotated[bool | UnsetType, Meta(description="Whether the timer is paused.")] = UNSET
+    reason: Annotated[
+        str | None,
+        Meta(
+            description="On sla.cancelled: ticket_deleted, level_removed, ...; on "
+            "sla.retargeted: the previous level."
+        ),
+    ] = None
+    ticket_deleted: Annotated[
+        bool,
+        Meta(
+            description="On sla.cancelled: the ticket was deleted, so all of its timers leave "
+            "the reports."
+        ),
+    ] = False
+    # REPORTED_ATTRIBUTES, in that order
+    department: str | None = None
+    agent: str | None = None
+    requester: str | None = None
+    priority: str | None = None
+    customer_group: str | None = None
+    source: Annotated[
+        str | None, Meta(description="The ticket's source (email, chat, call, ...).")
+    ] = None
+    tags: Annotated[list[str] | None, Meta(description="Null when the ticket's tags are null.")] = (
+        msgspec.field(default_factory=list)
+    )
+    # last: the wall clock, stamped at the edge when the event is sent (codec.encode_sla_event);
+    # UNSET until then
+    emitted_at: Annotated[_Time | UnsetType, Meta(description="Wall clock at emission.")] = UNSET
+
+
+class SlaEvent(
+    msgspec.Struct, kw_only=True, frozen=True, gc=False, rename={"ticket_id": "subject"}
+):
+    """One SLA lifecycle event: a CloudEvent 1.0 (structured mode) whose subject is the ticket id.
+
+    The engine builds it without `source` and `data.emitted_at`; `codec.encode_sla_event` stamps
+    both, when the event is sent."""
+
+    specversion: Literal["1.0"] = "1.0"
+    id: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="Deterministic: the same input log gives the same ids "
+            "(<timer_id>/<n>:<type>).",
+        ),
+    ]
+    source: Annotated[str | UnsetType, Meta(description="Names the engine.")] = UNSET
+    type: SlaType
+    time: Annotated[
+        _Time, Meta(description="When it happened in event time; a breach happens at its due.")
+    ]
+    ticket_id: Annotated[str, Meta(min_length=1, description="The ticket id.")]  # `subject`
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: SlaEventData
 
     @property
     def for_breach_topic(self) -> bool:

@@ -20,12 +20,17 @@ from typing import Any, Final
 
 from sla_core._weekly import US
 from sla_core.calendar import ALWAYS_OPEN, Calendar
-from sla_core.events import SlaEvent, TicketEvent
+from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
 
-ANSWER_METRICS: Final = ("first_answer", "next_answer", "chat_answer", "call_answer")
+ANSWER_METRICS: Final[tuple[Metric, ...]] = (
+    "first_answer",
+    "next_answer",
+    "chat_answer",
+    "call_answer",
+)
 RESOLUTION: Final = "resolution"
 METRIC_INDEX: Final = {m: i for i, m in enumerate((*ANSWER_METRICS, RESOLUTION))}
 BREACH: Final = "__due__"  # alarm kind of a due; any other kind is a warning label
@@ -56,7 +61,7 @@ def _shared_plan(
     return tuple(sorted(plan, key=lambda w: w[1]))
 
 
-def _answer_metric(channel: str | None, first: bool) -> str:
+def _answer_metric(channel: str | None, first: bool) -> Metric:
     if channel == "chat":
         return "chat_answer"
     if channel == "call":
@@ -74,7 +79,7 @@ class Timer:
     """
 
     ticket_id: str
-    metric: str
+    metric: Metric
     cycle: int
     level: str
     calendar: Calendar
@@ -178,7 +183,7 @@ class _Context:
     def emit(
         self,
         timer: Timer,
-        type_: str,
+        type_: SlaType,
         at: datetime,
         at_us: int,
         *,
@@ -197,39 +202,40 @@ class _Context:
         get = self.state.attrs.get
         ticket_id = timer.ticket_id
         timer_id = f"{ticket_id}:{timer.metric}:{timer.cycle}"
-        # every key of SPEC section 5, events.REPORTED_ATTRIBUTES last, spelled out (a loop over
-        # them costs more per event); test_engine checks the two agree
-        data: dict[str, Any] = {
-            "timer_id": timer_id,
-            "ticket_id": ticket_id,
-            "metric": timer.metric,
-            "cycle": timer.cycle,
-            "level": timer.level,
-            "policy_version": self.policy.version,
-            "calendar": timer.calendar.name,
-            "target_seconds": timer.target_seconds,
-            "started_at": at if started == at_us else _from_us(started),
-            "due_at": None if due is None else at if due == at_us else _from_us(due),
-            "stopped_at": stopped_at,
-            # whole microseconds: exact, and what round(seconds, 6) would give, for less
-            "elapsed_seconds": elapsed_us / US,
-            "remaining_seconds": (timer.target_us - elapsed_us) / US,
-            "threshold": threshold,
-            "corrects_breach": corrects_breach,
-            "breached": timer.breached,
-            "paused": timer.paused_us is not None,
-            "reason": reason,
-            "ticket_deleted": ticket_deleted,
-            "department": get("department"),
-            "agent": get("agent"),
-            "requester": get("requester"),
-            "priority": get("priority"),
-            "customer_group": get("customer_group"),
-            "source": get("source"),
-            "tags": get("tags", []),
-        }
         event_id = f"{timer_id}/{timer.seq}:{type_}"
-        self.step.outputs.append(SlaEvent(event_id, type_, at, ticket_id, data))
+        data = SlaEventData(
+            timer_id=timer_id,
+            ticket_id=ticket_id,
+            metric=timer.metric,
+            cycle=timer.cycle,
+            level=timer.level,
+            policy_version=self.policy.version,
+            calendar=timer.calendar.name,
+            target_seconds=timer.target_seconds,
+            started_at=at if started == at_us else _from_us(started),
+            due_at=None if due is None else at if due == at_us else _from_us(due),
+            stopped_at=stopped_at,
+            # whole microseconds: exact, and what round(seconds, 6) would give, for less
+            elapsed_seconds=elapsed_us / US,
+            remaining_seconds=(timer.target_us - elapsed_us) / US,
+            threshold=threshold,
+            corrects_breach=corrects_breach,
+            breached=timer.breached,
+            paused=timer.paused_us is not None,
+            reason=reason,
+            ticket_deleted=ticket_deleted,
+            # events.REPORTED_ATTRIBUTES, spelled out (a loop over them costs more per event)
+            department=get("department"),
+            agent=get("agent"),
+            requester=get("requester"),
+            priority=get("priority"),
+            customer_group=get("customer_group"),
+            source=get("source"),
+            tags=get("tags", []),
+        )
+        self.step.outputs.append(
+            SlaEvent(id=event_id, type=type_, time=at, ticket_id=ticket_id, data=data)
+        )
         self.step.changed = True
 
     # ---- timer lifecycle --------------------------------------------------------------------
@@ -240,7 +246,7 @@ class _Context:
         name = self.state.level
         return self.policy.levels.get(name) if name is not None else None
 
-    def start(self, metric: str, at: datetime, at_us: int) -> None:
+    def start(self, metric: Metric, at: datetime, at_us: int) -> None:
         state = self.state
         level = self.level()
         if level is None or metric in state.running:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -16,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
-from sla_core.events import SlaEvent
+from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType
 from sla_edge.database_url import plain_url
 
 SOURCE = "sla-engine"
@@ -37,12 +36,12 @@ def _moment(value: datetime | str | None) -> datetime | None:
 
 
 def sla_event(
-    type: str,
+    type: SlaType,
     ticket: str,
     *,
     time: datetime | str,
     started: datetime | str,
-    metric: str = "first_answer",
+    metric: Metric = "first_answer",
     cycle: int = 1,
     level: str = "standard",
     calendar: str = "24/7",
@@ -81,36 +80,36 @@ def sla_event(
     timer_id = f"{ticket}:{metric}:{cycle}"
     if breached is None:
         breached = type in {"sla.breached", "sla.missed"}
-    data: dict[str, Any] = {
-        "timer_id": timer_id,
-        "ticket_id": ticket,
-        "metric": metric,
-        "cycle": cycle,
-        "level": level,
-        "policy_version": "sha256:test",
-        "calendar": calendar,
-        "target_seconds": target_seconds,
-        "started_at": start,
-        "due_at": due_at,
-        "stopped_at": stop,
-        "elapsed_seconds": elapsed,
-        "remaining_seconds": remaining,
-        "threshold": "75%" if type == "sla.warning" else None,
-        "corrects_breach": corrects_breach,
-        "breached": breached,
-        "paused": bool(paused) if paused is not None else type == "sla.paused",
-        "reason": "ticket_deleted" if ticket_deleted else None,
-        "ticket_deleted": ticket_deleted,
-        "department": department,
-        "agent": agent,
-        "requester": requester,
-        "priority": "normal",
-        "customer_group": None,
-        "source": "email",
-        "tags": [],
-    }
+    data = SlaEventData(
+        timer_id=timer_id,
+        ticket_id=ticket,
+        metric=metric,
+        cycle=cycle,
+        level=level,
+        policy_version="sha256:test",
+        calendar=calendar,
+        target_seconds=target_seconds,
+        started_at=start,
+        due_at=due_at,
+        stopped_at=stop,
+        elapsed_seconds=elapsed,
+        remaining_seconds=remaining,
+        threshold="75%" if type == "sla.warning" else None,
+        corrects_breach=corrects_breach,
+        breached=breached,
+        paused=bool(paused) if paused is not None else type == "sla.paused",
+        reason="ticket_deleted" if ticket_deleted else None,
+        ticket_deleted=ticket_deleted,
+        department=department,
+        agent=agent,
+        requester=requester,
+        priority="normal",
+        customer_group=None,
+        source="email",
+        tags=[],
+    )
     event_id = event_id or f"{timer_id}/{event_time.isoformat()}:{type}"
-    return SlaEvent(event_id, type, event_time, ticket, data)
+    return SlaEvent(id=event_id, type=type, time=event_time, ticket_id=ticket, data=data)
 
 
 def encode(event: SlaEvent, *, emitted: datetime | None = None) -> bytes:

@@ -92,8 +92,6 @@ class Outputs:
         for event in outbox.events:
             if event.type == "sla.breached":
                 data = event.data
-                metrics.breaches.labels(
-                    data["level"], data["metric"], data.get("department") or ""
-                ).inc()
+                metrics.breaches.labels(data.level, data.metric, data.department or "").inc()
                 delay_s = (now - event.time).total_seconds() - grace
                 metrics.breach_delay.observe(max(delay_s, 0.0))

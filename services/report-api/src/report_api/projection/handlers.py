@@ -24,7 +24,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from report_api.projection.events import SlaEvent
+from msgspec import UNSET
+
+from report_api.projection.events import event_key
+from sla_core.events import SlaEvent
 
 STATES = ("running", "breached", "fulfilled", "missed", "cancelled")
 ENDED_STATES = frozenset({"fulfilled", "missed", "cancelled"})
@@ -89,9 +92,10 @@ def _next_state(current: str | None, event: SlaEvent) -> str:
             return "cancelled"
         case "sla.breached":
             return "breached"
-    if event.breached is not None:
+    breached = event.data.breached
+    if breached is not UNSET:
         # The event states the verdict so far, e.g. a retarget that moved due past now.
-        return "breached" if event.breached else "running"
+        return "breached" if breached else "running"
     return current or "running"
 
 
@@ -100,7 +104,8 @@ def _paused(current: bool, event: SlaEvent) -> bool:
         return True
     if event.type == "sla.resumed" or event.type in {"sla.fulfilled", "sla.missed"}:
         return False
-    return current if event.paused is None else event.paused
+    paused = event.data.paused
+    return current if paused is UNSET else paused
 
 
 def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outcome]:
@@ -108,12 +113,14 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
 
     Returns the new row and APPLIED, or the row unchanged and DUPLICATE or STALE. The caller
     handles `ticket_deleted` cancellations before calling this."""
+    data = event.data
+    key = event_key(event)
     if row is not None:
-        if event.key in row.event_keys:
+        if key in row.event_keys:
             return row, Outcome.DUPLICATE
         if row.state in ENDED_STATES:
             correction = (
-                event.type == "sla.fulfilled" and event.corrects_breach and row.state == "missed"
+                event.type == "sla.fulfilled" and data.corrects_breach and row.state == "missed"
             )
             if not correction:
                 return row, Outcome.STALE
@@ -121,35 +128,36 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
     state = _next_state(current_state, event)
     ended = state in ENDED_STATES
     previous_keys = () if row is None else row.event_keys
+    emitted_at = data.emitted_at
     new = TimerRow(
-        timer_id=event.timer_id,
-        ticket_id=event.ticket_id,
-        metric=event.metric,
-        cycle=event.cycle,
-        level=event.level,
-        calendar=event.calendar,
-        policy_version=event.policy_version,
-        target_seconds=event.target_seconds,
-        started_at=event.started_at,
-        due_at=event.due_at,
-        stopped_at=(event.stopped_at or event.time) if ended else None,
-        elapsed_seconds=event.elapsed_seconds,
-        remaining_seconds=event.remaining_seconds,
+        timer_id=data.timer_id,
+        ticket_id=data.ticket_id,
+        metric=data.metric,
+        cycle=data.cycle,
+        level=data.level,
+        calendar=data.calendar,
+        policy_version=data.policy_version,
+        target_seconds=data.target_seconds,
+        started_at=data.started_at,
+        due_at=data.due_at,
+        stopped_at=(data.stopped_at or event.time) if ended else None,
+        elapsed_seconds=data.elapsed_seconds,
+        remaining_seconds=data.remaining_seconds,
         state=state,
         breached=state in {"breached", "missed"}
         or (row is not None and row.breached)
-        or bool(event.breached),
+        or data.breached is True,
         paused=_paused(False if row is None else row.paused, event),
-        corrected=event.corrects_breach or (row is not None and row.corrected),
-        department=event.department,
-        agent=event.agent,
-        requester=event.requester,
-        priority=event.priority,
-        customer_group=event.customer_group,
-        source=event.source,
+        corrected=data.corrects_breach or (row is not None and row.corrected),
+        department=data.department,
+        agent=data.agent,
+        requester=data.requester,
+        priority=data.priority,
+        customer_group=data.customer_group,
+        source=data.source,
         last_event_at=event.time,
-        last_emitted_at=event.emitted_at,
-        event_keys=(*previous_keys, event.key),
+        last_emitted_at=None if emitted_at is UNSET else emitted_at,
+        event_keys=(*previous_keys, key),
     )
     return new, Outcome.APPLIED
 
@@ -183,26 +191,28 @@ def fold_batch(
     new_deletions: dict[str, tuple[datetime, str]] = {}
     outcomes: list[tuple[str, Outcome]] = []
     for event in events:
-        if event.ticket_id in gone:
+        data = event.data
+        ticket_id = data.ticket_id
+        if ticket_id in gone:
             outcomes.append((event.type, Outcome.DELETED))
             continue
-        if event.type == "sla.cancelled" and event.ticket_deleted:
-            gone.add(event.ticket_id)
-            new_deletions[event.ticket_id] = (event.time, event.id)
+        if event.type == "sla.cancelled" and data.ticket_deleted:
+            gone.add(ticket_id)
+            new_deletions[ticket_id] = (event.time, event.id)
             for timer_id, row in list(rows.items()):
-                if row is not None and row.ticket_id == event.ticket_id:
+                if row is not None and row.ticket_id == ticket_id:
                     before.setdefault(timer_id, stored.get(timer_id))
                     rows[timer_id] = None
                     changed.add(timer_id)
             outcomes.append((event.type, Outcome.DELETED))
             continue
-        row = rows.get(event.timer_id)
+        row = rows.get(data.timer_id)
         new, outcome = evolve(row, event)
         outcomes.append((event.type, outcome))
         if outcome is Outcome.APPLIED:
-            before.setdefault(event.timer_id, stored.get(event.timer_id))
-            rows[event.timer_id] = new
-            changed.add(event.timer_id)
+            before.setdefault(data.timer_id, stored.get(data.timer_id))
+            rows[data.timer_id] = new
+            changed.add(data.timer_id)
     after = {timer_id: rows[timer_id] for timer_id in changed}
     # A timer first seen and deleted within the batch was never stored: nothing to write.
     after = {t: r for t, r in after.items() if r is not None or before.get(t) is not None}

@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from msgspec import UNSET
 
 from report_api import db
 from report_api.metrics import Metrics
-from report_api.projection.events import InvalidEvent, SlaEvent, parse_event
+from report_api.projection.events import InvalidEvent, parse_event
 from report_api.projection.handlers import Outcome
 from report_api.projection.store import Partition, PositionConflict, commit_batch, read_offsets
+from sla_core.events import SlaEvent
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +300,7 @@ class ProjectionRunner:
             self._metrics.projection_events.labels(event_type, outcome.value).inc()
         for _reason in invalid:
             self._metrics.projection_events.labels("unknown", Outcome.INVALID.value).inc()
-        emitted = [e.emitted_at or e.time for e in events]
+        emitted = [e.time if e.data.emitted_at is UNSET else e.data.emitted_at for e in events]
         if emitted:
             newest = max(emitted)
             if self._newest_emitted is None or newest > self._newest_emitted:

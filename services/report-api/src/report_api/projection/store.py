@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from report_api.projection.events import SlaEvent
 from report_api.projection.handlers import COLUMNS, BatchResult, TimerRow, fold_batch
 from report_api.rollups import (
     COUNTED_STATES,
@@ -30,6 +29,7 @@ from report_api.rollups import (
     row_stats_sql,
     upsert_set_sql,
 )
+from sla_core.events import SlaEvent
 
 # Serialises the rollup section of concurrent batches (replicas share rollup rows): a recompute
 # must not overwrite a row with a snapshot that misses another batch's committed delta.
@@ -250,9 +250,9 @@ async def commit_batch(
                     f"{stored.get(partition)}, this consumer expected {expected.get(partition)}"
                 )
         # 2
-        tickets = sorted({e.ticket_id for e in events})
-        deleting = sorted({e.ticket_id for e in events if e.ticket_deleted})
-        timers = sorted({e.timer_id for e in events})
+        tickets = sorted({e.data.ticket_id for e in events})
+        deleting = sorted({e.data.ticket_id for e in events if e.data.ticket_deleted})
+        timers = sorted({e.data.timer_id for e in events})
         deleted = {
             r["ticket_id"]
             for r in await conn.fetch(
