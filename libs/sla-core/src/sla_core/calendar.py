@@ -23,7 +23,6 @@ Spec format of `build_calendar` (one entry of `calendars:` in the policy file)::
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,19 +32,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
-from sla_core._weekly import DAY_SECONDS, US, Interval, Timeline, WeekHours
+from sla_core._weekly import US, Interval, Timeline, WeekHours
+from sla_core.hours import OPEN_ALL_WEEK, CalendarError, check_overlaps, parse_hours
 from sla_core.instants import from_us, to_us
 
 __all__ = ["ALWAYS_OPEN", "Calendar", "CalendarError", "build_calendar"]
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-OPEN_ALL_WEEK: WeekHours = (((0, DAY_SECONDS),),) * 7
-
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-
-
-class CalendarError(ValueError):
-    """A calendar that cannot be built, or a question it cannot answer; names the calendar."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +65,7 @@ class Calendar:
             ) from exc
         if len(self.hours) != 7:
             raise CalendarError(f"calendar {self.name!r}: hours must list 7 weekdays")
-        _check_overlaps(self.name, self.hours)
+        check_overlaps(self.name, self.hours)
         if self.holiday_country is None and self.holiday_subdivision is not None:
             raise CalendarError(
                 f"calendar {self.name!r}: holiday subdivision {self.holiday_subdivision!r} "
@@ -207,99 +198,6 @@ def _country_holidays(country: str, subdivision: str | None, year: int) -> froze
     return frozenset(d.toordinal() for d in found)
 
 
-def _format_seconds(seconds: int) -> str:
-    h, rest = divmod(seconds % DAY_SECONDS if seconds != DAY_SECONDS else seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}" if s else f"{h:02d}:{m:02d}"
-
-
-def _format_interval(span: Interval) -> str:
-    return f"{_format_seconds(span[0])}-{_format_seconds(span[1])}"
-
-
-def _check_overlaps(name: str, hours: WeekHours) -> None:
-    """Refuse intervals that are empty, too long or overlap, across midnight and the week's end."""
-    week = 7 * DAY_SECONDS
-    flat: list[tuple[int, int, int, Interval]] = []
-    for day, spans in enumerate(hours):
-        for start, end in spans:
-            if not (0 <= start < DAY_SECONDS and start < end < start + DAY_SECONDS + 1):
-                raise CalendarError(
-                    f"calendar {name!r}: invalid interval {_format_interval((start, end))!r} "
-                    f"on {DAY_NAMES[day]}"
-                )
-            flat.append((day * DAY_SECONDS + start, day * DAY_SECONDS + end, day, (start, end)))
-    flat.sort()
-    for i, (_, end, day, span) in enumerate(flat):
-        if i + 1 < len(flat):
-            nxt_start, _, nxt_day, nxt_span = flat[i + 1]
-        elif len(flat) > 1 or end > week:
-            nxt_start, _, nxt_day, nxt_span = flat[0]
-            nxt_start += week
-        else:
-            break
-        if end > nxt_start:
-            raise CalendarError(
-                f"calendar {name!r}: interval {_format_interval(span)!r} on {DAY_NAMES[day]} "
-                f"overlaps {_format_interval(nxt_span)!r} on {DAY_NAMES[nxt_day]}"
-            )
-
-
-def _parse_time(name: str, text: str, raw: object) -> int:
-    m = _TIME.fullmatch(text.strip())
-    if m is None:
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r}")
-    h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
-    if mi > 59 or s > 59 or h > 24 or (h == 24 and (mi or s)):
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r} (no such time)")
-    return h * 3600 + mi * 60 + s
-
-
-def _parse_interval(name: str, raw: object) -> Interval:
-    parts = raw.split("-") if isinstance(raw, str) else []
-    if len(parts) != 2:
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r}")
-    start, end = _parse_time(name, parts[0], raw), _parse_time(name, parts[1], raw)
-    if start == DAY_SECONDS:
-        raise CalendarError(f"calendar {name!r}: interval {raw!r} starts at 24:00")
-    if start == end:
-        raise CalendarError(f"calendar {name!r}: interval {raw!r} is empty (start equals end)")
-    # An end before the start is an overnight interval by definition: it ends on the next day.
-    return (start, end if end > start else end + DAY_SECONDS)
-
-
-def _parse_days(name: str, key: object) -> list[int]:
-    text = str(key).strip().lower()
-    if text == "daily":
-        return list(range(7))
-    days: list[int] = []
-    for part in text.split(","):
-        ends = [p.strip() for p in part.split("-")]
-        if len(ends) > 2 or any(p not in DAY_NAMES for p in ends):
-            raise CalendarError(f"calendar {name!r}: unknown day name {key!r}")
-        first, last = DAY_NAMES.index(ends[0]), DAY_NAMES.index(ends[-1])
-        days.extend((first + k) % 7 for k in range((last - first) % 7 + 1))  # "fri-mon" wraps
-    return days
-
-
-def _parse_hours(name: str, hours: object) -> WeekHours:
-    if hours is None:
-        return OPEN_ALL_WEEK
-    if not isinstance(hours, Mapping):
-        raise CalendarError(f"calendar {name!r}: hours must be a mapping of days to intervals")
-    per_day: list[list[Interval]] = [[] for _ in range(7)]
-    for key, intervals in hours.items():
-        days = _parse_days(name, key)
-        listed = [intervals] if isinstance(intervals, str) else intervals
-        if not isinstance(listed, list | tuple):
-            raise CalendarError(f"calendar {name!r}: hours for {key!r} must be a list")
-        for raw in listed:
-            span = _parse_interval(name, raw)
-            for day in days:
-                per_day[day].append(span)
-    return tuple(tuple(sorted(spans)) for spans in per_day)
-
-
 def _parse_date(name: str, raw: object) -> date:
     if isinstance(raw, date) and not isinstance(raw, datetime):
         return raw  # YAML reads an unquoted 2026-12-24 as a date
@@ -321,7 +219,7 @@ def build_calendar(name: str, spec: Mapping[str, Any]) -> Calendar:
     return Calendar(
         name=name,
         timezone=str(spec.get("timezone") or "UTC"),
-        hours=_parse_hours(name, spec.get("hours")),
+        hours=parse_hours(name, spec.get("hours")),
         holiday_country=None if country is None else str(country),
         holiday_subdivision=None if subdivision is None else str(subdivision),
         holiday_dates=frozenset(_parse_date(name, d) for d in holidays.get("dates") or ()),
