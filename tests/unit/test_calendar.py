@@ -595,3 +595,343 @@ def test_a_target_must_be_finite_and_not_negative(target: float) -> None:
 def test_a_naive_datetime_is_refused() -> None:
     with pytest.raises(TypeError, match=re.escape("calendar 'office': needs an aware datetime")):
         office().due(datetime(2026, 3, 2, 9), 1 * H)
+
+
+# Overrides: local dates whose hours replace the week's (SPEC section 8). December 2026:
+# Wednesday 23, Thursday 24, Friday 25, Saturday 26, Sunday 27, Monday 28 ... Thursday 31.
+
+
+def test_a_half_day() -> None:
+    cal = office(overrides={"2026-12-23": ["09:00-12:00"]})
+    # Created Wednesday 11:00 on the half day with a 4 h target: 11:00-12:00 gives 1 h, the
+    # afternoon is closed; Thursday, the next working day, 09:00-12:00 gives the other 3 h. So it
+    # is due Thursday 12:00 (not 10:00: only 1 h of the 4 fits in the half day).
+    assert cal.due(oslo(2026, 12, 23, 11), 4 * H) == oslo(2026, 12, 24, 12)
+    assert cal.business_seconds(oslo(2026, 12, 23), oslo(2026, 12, 24)) == 3 * H
+    assert not cal.is_open(oslo(2026, 12, 23, 13))
+    # A target reached at the half day's closing is due at 12:00.
+    assert cal.due(oslo(2026, 12, 23, 11), 1 * H) == oslo(2026, 12, 23, 12)
+    assert cal.next_open(oslo(2026, 12, 23, 12)) == oslo(2026, 12, 24, 9)
+
+
+def test_an_extra_saturday() -> None:
+    cal = office(overrides={"2026-11-28": ["10:00-14:00"]})
+    # Friday 16:00 + 4 h: Friday 16:00-17:00 gives 1 h, Saturday 10:00-13:00 the other 3 h.
+    assert cal.due(oslo(2026, 11, 27, 16), 4 * H) == oslo(2026, 11, 28, 13)
+    assert cal.is_open(oslo(2026, 11, 28, 10))
+    # Only that Saturday: the next one is closed as the week says. Friday 16:00 + 2 h there is
+    # Friday's 1 h and Monday 09:00-10:00.
+    assert cal.due(oslo(2026, 12, 4, 16), 2 * H) == oslo(2026, 12, 7, 10)
+    # The week of the extra Saturday holds 40 h + 4 h.
+    assert cal.business_seconds(oslo(2026, 11, 23), oslo(2026, 11, 30)) == 44 * H
+
+
+def test_a_closure_over_a_range() -> None:
+    cal = office(overrides={"2026-12-28..2026-12-30": []})
+    # Friday 25 16:00 + 2 h (no holidays in this calendar): Friday gives 1 h; Monday to
+    # Wednesday are closed; Thursday 31 09:00-10:00 gives the second hour.
+    assert cal.due(oslo(2026, 12, 25, 16), 2 * H) == oslo(2026, 12, 31, 10)
+    assert cal.business_seconds(oslo(2026, 12, 28), oslo(2026, 12, 31)) == 0
+    assert not cal.is_open(oslo(2026, 12, 29, 12))
+    # The range is inclusive: its last date is closed, the day after is open.
+    assert cal.next_open(oslo(2026, 12, 28)) == oslo(2026, 12, 31, 9)
+
+
+def test_a_range_with_hours_opens_a_sunday_too() -> None:
+    cal = office(overrides={"2026-12-27..2026-12-30": ["10:00-15:00"]})
+    # Sunday 27 to Wednesday 30: four dates of 5 h each; Thursday is back to 8 h.
+    assert cal.business_seconds(oslo(2026, 12, 27), oslo(2026, 12, 31)) == 20 * H
+    # Saturday 26 12:00 + 6 h: Sunday 10:00-15:00 gives 5 h, Monday 10:00-11:00 the last hour.
+    assert cal.due(oslo(2026, 12, 26, 12), 6 * H) == oslo(2026, 12, 28, 11)
+
+
+def test_an_override_wins_over_a_holiday() -> None:
+    holidays = {"country": "NO", "dates": ["2026-12-24"]}
+    cal = office(holidays=holidays, overrides={"2026-12-24": ["09:00-12:00"]})
+    # Christmas Eve is a holiday, but the override opens it 09:00-12:00. Wednesday 16:00 + 4 h:
+    # Wednesday gives 1 h, Thursday 09:00-12:00 the other 3 h.
+    assert cal.due(oslo(2026, 12, 23, 16), 4 * H) == oslo(2026, 12, 24, 12)
+    assert cal.is_open(oslo(2026, 12, 24, 11))
+    # Christmas Day (a package holiday, no override) stays closed; so without the override the
+    # same ticket waits for Monday 28: 1 h Wednesday, then 09:00-12:00 on Monday.
+    assert not cal.is_open(oslo(2026, 12, 25, 11))
+    assert office(holidays=holidays).due(oslo(2026, 12, 23, 16), 4 * H) == oslo(2026, 12, 28, 12)
+
+
+def test_an_overnight_override_belongs_to_the_date_it_starts_on() -> None:
+    # Friday 2026-03-06 becomes a night shift 22:00-06:00 (Saturday has no hours to overlap).
+    cal = office(overrides={"2026-03-06": ["22:00-06:00"]})
+    assert not cal.is_open(oslo(2026, 3, 6, 12))  # the week's Friday hours are replaced
+    assert cal.is_open(oslo(2026, 3, 7, 3))
+    # Friday 10:00 + 2 h: nothing until 22:00, so Saturday 00:00.
+    assert cal.due(oslo(2026, 3, 6, 10), 2 * H) == oslo(2026, 3, 7)
+    assert cal.business_seconds(oslo(2026, 3, 2), oslo(2026, 3, 9)) == (32 + 8) * H
+
+
+def test_an_override_ending_at_24_00() -> None:
+    cal = office(overrides={"2026-03-04": ["18:00-24:00"]})
+    # Wednesday 18:00 to Thursday 00:00 is 6 h; Thursday opens at 09:00 as usual.
+    assert cal.business_seconds(oslo(2026, 3, 4), oslo(2026, 3, 5)) == 6 * H
+    assert cal.due(oslo(2026, 3, 4, 23), 2 * H) == oslo(2026, 3, 5, 10)
+
+
+def test_overrides_on_dst_days_follow_the_wall_clock_rules() -> None:
+    # Sunday 2026-03-29 Oslo springs forward (23 h), Sunday 2026-10-25 falls back (25 h).
+    cal = office(
+        overrides={
+            "2026-03-29": ["00:00-24:00"],
+            "2026-10-25": ["00:00-24:00"],
+            "2026-04-05": ["02:30-04:00"],
+        }
+    )
+    assert cal.business_seconds(oslo(2026, 3, 29), oslo(2026, 3, 30)) == 23 * H
+    assert cal.business_seconds(oslo(2026, 10, 25), oslo(2026, 10, 26)) == 25 * H
+    # The spring Sunday opens at 00:00 CET = Saturday 23:00 UTC; 23 h later it closes at
+    # Monday 00:00 CEST = Sunday 22:00 UTC.
+    assert cal.due(oslo(2026, 3, 28, 12), 23 * H) == utc(2026, 3, 29, 22)
+    # An ordinary Sunday's 02:30-04:00 is 1.5 h.
+    assert cal.business_seconds(oslo(2026, 4, 5), oslo(2026, 4, 6)) == 1.5 * H
+
+
+def test_an_override_start_in_the_spring_gap_opens_at_the_jump() -> None:
+    # 02:30 never happens on 2026-03-29 in Oslo: 02:30-04:00 opens at the jump (01:00 UTC) and
+    # closes at 04:00 CEST = 02:00 UTC, 1 h, as weekly hours do (test above).
+    cal = office(overrides={"2026-03-29": ["02:30-04:00"]})
+    assert cal.business_seconds(oslo(2026, 3, 29), oslo(2026, 3, 30)) == 1 * H
+    assert cal.next_open(oslo(2026, 3, 28, 20)) == utc(2026, 3, 29, 1)
+
+
+def test_overrides_alone_can_open_a_week_without_hours() -> None:
+    cal = office(hours={}, overrides={"2026-03-04": ["10:00-12:00"], "2026-03-11": ["10:00-11:00"]})
+    # Monday 2026-03-02 + 2.5 h: Wednesday 10:00-12:00 gives 2 h, the next Wednesday 10:00-10:30.
+    assert cal.due(oslo(2026, 3, 2), 2.5 * H) == oslo(2026, 3, 11, 10, 30)
+    assert cal.next_open(oslo(2026, 3, 4, 12)) == oslo(2026, 3, 11, 10)
+    # After the last override nothing ever opens.
+    with pytest.raises(CalendarError, match=re.escape("no open hours after its last override")):
+        cal.due(oslo(2026, 3, 11, 10, 30), 1 * H)
+
+
+def test_override_keys_may_come_as_dates_and_ranges_spell_out_dates() -> None:
+    as_date = office(overrides={date(2026, 3, 4): [], date(2026, 3, 5): []})
+    as_range = office(overrides={"2026-03-04..2026-03-05": []})
+    assert as_date == as_range and hash(as_date) == hash(as_range)
+    assert as_range.overrides == ((date(2026, 3, 4), ()), (date(2026, 3, 5), ()))
+    # Monday-Friday is 40 h; the closed Wednesday and Thursday take 16 h of it.
+    assert as_range.business_seconds(oslo(2026, 3, 2), oslo(2026, 3, 9)) == 24 * H
+
+
+def test_a_calendar_built_directly_checks_its_overrides() -> None:
+    with pytest.raises(CalendarError, match=re.escape("override 2026-03-04 given twice")):
+        Calendar("c", OSLO, overrides=((date(2026, 3, 4), ()), (date(2026, 3, 4), ())))
+    with pytest.raises(CalendarError, match=re.escape("invalid interval '10:00-09:00'")):
+        Calendar("c", OSLO, overrides=((date(2026, 3, 4), ((36_000, 32_400),)),))
+    # Given out of order, they are kept sorted: the same value either way.
+    a, b = (date(2026, 3, 5), ()), (date(2026, 3, 4), ())
+    assert Calendar("c", OSLO, overrides=(a, b)) == Calendar("c", OSLO, overrides=(b, a))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message", "where"),
+    [
+        (
+            {"2026-12-23": ["09:00-12:00", "11:00-13:00"]},
+            "override 2026-12-23: interval '09:00-12:00' overlaps '11:00-13:00'",
+            ("overrides", "2026-12-23", 0),
+        ),
+        (  # Wednesday night runs into Thursday's 09:00-17:00
+            {"2026-12-23": ["22:00-10:00"]},
+            "override 2026-12-23: interval '22:00-10:00' overlaps '09:00-17:00' "
+            "on 2026-12-24 (thu, weekly hours)",
+            ("overrides", "2026-12-23", 0),
+        ),
+        (  # ... or into Thursday's override
+            {"2026-12-23": ["08:00-09:00", "22:00-07:00"], "2026-12-24": ["06:00-08:00"]},
+            "override 2026-12-23: interval '22:00-07:00' overlaps '06:00-08:00' "
+            "on 2026-12-24 (thu, override)",
+            ("overrides", "2026-12-23", 1),
+        ),
+        (  # Sunday night's weekly shift runs into Monday's override
+            {"2026-12-28": ["05:00-10:00"]},
+            "override 2026-12-28: interval '05:00-10:00' overlaps '22:00-06:00' "
+            "on 2026-12-27 (sun, weekly hours)",
+            ("overrides", "2026-12-28", 0),
+        ),
+        (  # the date at fault inside a range is named (its last date runs into Thursday's
+            # hours); the path is the range's key
+            {"2026-12-26..2026-12-30": ["20:00-10:00"]},
+            "override 2026-12-30: interval '20:00-10:00' overlaps '09:00-17:00' "
+            "on 2026-12-31 (thu, weekly hours)",
+            ("overrides", "2026-12-26..2026-12-30", 0),
+        ),
+        (
+            {"2026-12-30..2026-12-27": []},
+            "override range '2026-12-30..2026-12-27' ends before it starts",
+            ("overrides", "2026-12-30..2026-12-27"),
+        ),
+        (
+            {"2026-12-27..2026-12-30": [], "2026-12-29": ["10:00-12:00"]},
+            "override keys '2026-12-27..2026-12-30' and '2026-12-29' both cover 2026-12-29",
+            ("overrides", "2026-12-29"),
+        ),
+        (
+            {"1969-12-31": []},
+            "override date '1969-12-31' is outside the years 1970-2200",
+            ("overrides", "1969-12-31"),
+        ),
+        (
+            {"2199-12-31..2201-01-01": []},
+            "override date '2199-12-31..2201-01-01' is outside the years 1970-2200",
+            ("overrides", "2199-12-31..2201-01-01"),
+        ),
+        (
+            {"2026-12-23": ["09:00-12:00", "25:00-26:00"]},
+            "cannot parse interval '25:00-26:00' (no such time)",
+            ("overrides", "2026-12-23", 1),
+        ),
+        (
+            {"2026-13-01": []},
+            "cannot parse override date '2026-13-01'",
+            ("overrides", "2026-13-01"),
+        ),
+        (
+            {"2026-12-31": None},
+            "override '2026-12-31' must be a list of intervals",
+            ("overrides", "2026-12-31"),
+        ),
+    ],
+)
+def test_refused_overrides_name_the_value_at_fault(
+    overrides: dict[str, Any], message: str, where: tuple[str | int, ...]
+) -> None:
+    hours = {"mon-fri": ["09:00-17:00"], "sun": ["22:00-06:00"]}
+    with pytest.raises(CalendarError, match=re.escape(f"calendar 'office': {message}")) as info:
+        office(hours=hours, overrides=overrides)
+    assert info.value.where == where
+
+
+# Time zone from the ticket (SPEC section 8).
+
+
+def customer_local() -> Calendar:
+    return build_calendar(
+        "customer-local",
+        {
+            "timezone": {"from": "customer_timezone", "default": OSLO},
+            "hours": {"mon-fri": ["08:00-18:00"]},
+        },
+    )
+
+
+def test_a_zone_resolved_from_the_ticket() -> None:
+    cal = customer_local()
+    choice = cal.resolve({"customer_timezone": "America/Sao_Paulo"})
+    assert (choice.zone, choice.source, choice.fallback, choice.invalid_zone) == (
+        "America/Sao_Paulo",
+        "ticket",
+        False,
+        None,
+    )
+    sao_paulo = choice.calendar
+    assert (sao_paulo.name, sao_paulo.timezone) == ("customer-local", "America/Sao_Paulo")
+    # Monday 2026-03-02 06:00 UTC + 2 h. In Oslo (+01:00) it is 07:00: the day opens at 08:00
+    # = 07:00 UTC, due 09:00 UTC. In Sao Paulo (-03:00, no DST since 2019) it is 03:00: the day
+    # opens at 08:00 = 11:00 UTC, due 13:00 UTC.
+    assert cal.due(utc(2026, 3, 2, 6), 2 * H) == utc(2026, 3, 2, 9)
+    assert sao_paulo.due(utc(2026, 3, 2, 6), 2 * H) == utc(2026, 3, 2, 13)
+    # The same zone gives the identical calendar, also when rebuilt from the stored zone name.
+    assert cal.resolve({"customer_timezone": "America/Sao_Paulo"}).calendar is sao_paulo
+    assert cal.in_zone("America/Sao_Paulo") is sao_paulo
+    assert sao_paulo.in_zone(OSLO) is cal
+    # A variant resolves as the policy calendar does: its default is still Oslo.
+    assert sao_paulo.resolve({}).calendar is cal
+
+
+@pytest.mark.parametrize(
+    ("attrs", "invalid"),
+    [
+        ({"customer_timezone": "America/Sao Paulo"}, "America/Sao Paulo"),
+        ({"customer_timezone": "Mars/Olympus_Mons"}, "Mars/Olympus_Mons"),
+        ({"customer_timezone": "../etc/passwd"}, "../etc/passwd"),
+        ({"customer_timezone": "localtime"}, "localtime"),  # the server's zone, not a place
+        ({"customer_timezone": 3}, "3"),
+        ({"customer_timezone": ["Europe/Oslo"]}, "['Europe/Oslo']"),
+        ({}, None),  # missing
+        ({"customer_timezone": None}, None),
+        ({"customer_timezone": "  "}, None),
+    ],
+)
+def test_a_bad_or_missing_ticket_zone_falls_back_to_the_default(
+    attrs: dict[str, Any], invalid: str | None
+) -> None:
+    cal = customer_local()
+    choice = cal.resolve(attrs)
+    assert choice.calendar is cal
+    assert (choice.zone, choice.source, choice.fallback, choice.invalid_zone) == (
+        OSLO,
+        "default",
+        True,
+        invalid,
+    )
+    # Asking again gives the same answer (the cache keeps it).
+    assert cal.resolve(attrs) == choice
+
+
+def test_blanks_around_a_ticket_zone_are_ignored() -> None:
+    cal = customer_local()
+    assert cal.resolve({"customer_timezone": " Asia/Kolkata "}).calendar is cal.in_zone(
+        "Asia/Kolkata"
+    )
+
+
+def test_a_fixed_zone_is_the_calendars_own() -> None:
+    cal = office()
+    choice = cal.resolve({"customer_timezone": "America/Sao_Paulo"})
+    assert (choice.calendar, choice.zone, choice.source, choice.fallback) == (
+        cal,
+        OSLO,
+        "calendar",
+        False,
+    )
+    assert choice.calendar is cal and cal.in_zone(OSLO) is cal
+
+
+def test_a_variant_keeps_overrides_and_holidays_as_local_dates() -> None:
+    cal = build_calendar(
+        "customer-local",
+        {
+            "timezone": {"from": "customer_timezone", "default": OSLO},
+            "hours": {"mon-fri": ["09:00-17:00"]},
+            "overrides": {"2026-12-23": ["09:00-12:00"]},
+        },
+    )
+    kolkata = cal.resolve({"customer_timezone": "Asia/Kolkata"}).calendar
+    assert kolkata.overrides == cal.overrides and kolkata != cal
+    # Wednesday 09:00-12:00 in Kolkata (+05:30) is 03:30-06:30 UTC.
+    assert kolkata.business_seconds(utc(2026, 12, 23), utc(2026, 12, 24)) == 3 * H
+    assert kolkata.next_open(utc(2026, 12, 23)) == utc(2026, 12, 23, 3, 30)
+
+
+def test_an_unknown_zone_is_refused_when_restoring() -> None:
+    with pytest.raises(CalendarError, match=re.escape("unknown time zone 'Mars/Olympus_Mons'")):
+        customer_local().in_zone("Mars/Olympus_Mons")
+
+
+@pytest.mark.parametrize(
+    ("timezone", "message", "where"),
+    [
+        (
+            {"from": "customer_timezone", "default": "Europe/Olso"},
+            "unknown time zone 'Europe/Olso'",
+            ("timezone", "default"),
+        ),
+        ({"from": "customer_timezone"}, "timezone must be an IANA name", ("timezone",)),
+        ({"default": OSLO, "form": "x"}, "timezone must be an IANA name", ("timezone",)),
+        ("Europe/Olso", "unknown time zone 'Europe/Olso'", ("timezone",)),
+    ],
+)
+def test_refused_time_zones_name_the_value_at_fault(
+    timezone: object, message: str, where: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(CalendarError, match=re.escape(message)) as info:
+        office(timezone=timezone)
+    assert info.value.where == where

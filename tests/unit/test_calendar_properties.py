@@ -4,6 +4,12 @@ The oracle is deliberately naive and shares no code with the calendar: it resolv
 of every local date in a range to UTC from the definition (a wall time resolves to the instants
 whose local reading it is; a missing wall time to the first instant whose reading passes it),
 takes the union of all of them, and walks that list. No caches of the calendar, no closed forms.
+A date's intervals are its override's if it has one, else none on a holiday, else the week's.
+
+Scenarios mix weekly hours, holidays and overrides (single dates, ranges, closures, overnight and
+small-hours intervals, often on DST change days), in zones with whole, 30- and 45-minute offsets
+and DST shifts of 30 minutes or at midnight (America/Sao_Paulo before 2019). Some scenarios take
+the zone from a ticket: the calendar under test is then a variant from `Calendar.resolve`.
 
 Comparisons with the oracle stay within about 60 days (and a few ranges of a year); long targets
 are checked with laws only. Runs are derandomized so CI is reproducible.
@@ -22,22 +28,28 @@ import holidays
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sla_core.calendar import Calendar, build_calendar
+from sla_core.calendar import Calendar, CalendarError, build_calendar
 
 US = 1_000_000
 DAY = 86_400
 WEEK = 7 * DAY
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# zone: (holiday country, subdivision, first year, last year) of the scenarios' centres
 ZONES = {
-    "Europe/Oslo": ("NO", None),
-    "America/New_York": ("US", "NY"),
-    "Australia/Lord_Howe": ("AU", "NSW"),  # DST shifts by 30 minutes
-    "Asia/Kathmandu": ("NP", None),  # +05:45
-    "UTC": ("GB", "ENG"),
+    "Europe/Oslo": ("NO", None, 2024, 2027),
+    "America/New_York": ("US", "NY", 2024, 2027),
+    "America/Sao_Paulo": ("BR", None, 2015, 2018),  # DST until 2019, clocks jumped at midnight
+    "Australia/Lord_Howe": ("AU", "NSW", 2024, 2027),  # DST shifts by 30 minutes
+    "Australia/Adelaide": ("AU", "SA", 2024, 2027),  # +09:30, +10:30 in summer
+    "Asia/Kathmandu": ("NP", None, 2024, 2027),  # +05:45
+    "Asia/Kolkata": ("IN", None, 2024, 2027),  # +05:30
+    "UTC": ("GB", "ENG", 2024, 2027),
 }
-FIRST_US = int((datetime(2024, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) * US
-LAST_US = int((datetime(2028, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) * US
+
+
+def year_us(year: int) -> int:
+    return int((datetime(year, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) * US
 
 
 def profile(examples: int) -> settings:
@@ -70,6 +82,7 @@ class Model:
     country: str | None
     subdivision: str | None
     dates: frozenset[date]
+    overrides: tuple[tuple[date, tuple[tuple[int, int], ...]], ...] = ()
 
 
 @lru_cache(maxsize=64)
@@ -113,12 +126,15 @@ def resolve(zone: ZoneInfo, wall: int, *, start: bool) -> int:
 @lru_cache(maxsize=100_000)
 def oracle_day(model: Model, ordinal: int) -> tuple[tuple[int, int], ...]:
     day = date.fromordinal(ordinal)
-    if is_holiday(model, day):
-        return ()
+    wall = dict(model.overrides).get(day)
+    if wall is None:
+        if is_holiday(model, day):
+            return ()
+        wall = model.week[day.weekday()]
     zone = ZoneInfo(model.zone)
     midnight = to_us(datetime.combine(day, time(), tzinfo=UTC))
     spans = []
-    for s, e in model.week[day.weekday()]:
+    for s, e in wall:
         a = resolve(zone, midnight + s * US, start=True)
         b = resolve(zone, midnight + e * US, start=False)
         if b > a:
@@ -186,7 +202,8 @@ def offset_changes(zone_name: str) -> tuple[int, ...]:
     zone = ZoneInfo(zone_name)
     found = []
     step = DAY * US  # a day's precision is plenty: tests pick instants days around these
-    for u in range(FIRST_US, LAST_US, step):
+    first, last = ZONES[zone_name][2:]
+    for u in range(year_us(first), year_us(last + 1), step):
         if offset_us(zone, u) != offset_us(zone, u + step):
             found.append(u + step)
     return tuple(found)
@@ -213,12 +230,19 @@ def week_hours(rng: random.Random) -> tuple[tuple[tuple[int, int], ...], ...] | 
         week = [[(0, DAY)] if d in days else [] for d in range(7)]
     else:
         grid = rng.choice([900, 1800, 1])
-        slots = range(WEEK // grid)
-        if rng.random() < 0.5:  # the small hours, where clocks change
-            slots = range(0, WEEK // grid, 1)
-            slots = [k for k in slots if not 4 * 3600 <= k * grid % DAY < 22 * 3600]
+        small_hours = rng.random() < 0.5  # the small hours (22:00-04:00), where clocks change
         n = rng.randint(1, 6)
-        points = sorted(p * grid for p in rng.sample(slots, 2 * n))
+        if small_hours:
+            # The k-th slot of the small hours, without listing them (a second's grid has 151,200)
+            early, per_day = 4 * 3600 // grid, 6 * 3600 // grid
+            picked = rng.sample(range(7 * per_day), 2 * n)
+            slots = [
+                d * DAY // grid + (r if r < early else 22 * 3600 // grid + r - early)
+                for d, r in (divmod(k, per_day) for k in picked)
+            ]
+        else:
+            slots = rng.sample(range(WEEK // grid), 2 * n)
+        points = sorted(p * grid for p in slots)
         if rng.random() < 0.5:  # one interval wraps round the end of the week
             points = [*points[1:], points[0] + WEEK]
         if rng.random() < 0.5:  # intervals that touch end to start
@@ -249,38 +273,124 @@ class Scenario:
         return f"Scenario(centre={to_dt(self.centre).isoformat()}, spec={self.spec!r})"
 
 
-def make_scenario(zone: str, seed: int, with_holidays: bool) -> Scenario:
+def interval_text(span: tuple[int, int]) -> str:
+    s, e = span
+    return f"{fmt(s)}-{fmt(e if e <= DAY else e - DAY)}"
+
+
+def override_hours(rng: random.Random) -> tuple[tuple[int, int], ...]:
+    """One override's intervals: closed, office, half days, whole days, overnight, the small
+    hours where clocks change, or random ones on a grid (the last may run overnight)."""
+    kind = rng.choice(["closed", "office", "whole", "overnight", "small", "random", "random"])
+    h = 3600
+    if kind == "closed":
+        return ()
+    if kind == "office":
+        return rng.choice([((9 * h, 17 * h),), ((9 * h, 12 * h),), ((10 * h, 14 * h),)])
+    if kind == "whole":
+        return ((0, DAY),)
+    if kind == "overnight":
+        return rng.choice([((22 * h, 30 * h),), ((23 * h, 27 * h),), ((20 * h, DAY + h // 2),)])
+    if kind == "small":
+        return rng.choice([((0, 5 * h // 2),), ((5 * h // 2, 4 * h),), ((h, 3 * h),), ((0, h),)])
+    grid = rng.choice([900, 1])
+    points = sorted(p * grid for p in rng.sample(range(DAY // grid), 2 * rng.randint(1, 3)))
+    spans = list(zip(points[::2], points[1::2], strict=True))
+    if rng.random() < 0.3:  # the last one runs into the next date
+        start = spans[-1][0]
+        spans[-1] = (start, start + rng.randint(1, DAY // grid - 1) * grid)
+    return tuple(spans)
+
+
+def make_overrides(
+    rng: random.Random, centre_day: int
+) -> dict[str, tuple[date, date, tuple[tuple[int, int], ...]]]:
+    """Overrides by key: dates near the centre (which is often a clock change), some ranges."""
+    found: dict[str, tuple[date, date, tuple[tuple[int, int], ...]]] = {}
+    taken: set[int] = set()
+    for _ in range(rng.randint(1, 8)):
+        near_centre = rng.random() < 0.5
+        first = centre_day + (rng.randint(-3, 3) if near_centre else rng.randint(-20, 40))
+        last = first + (rng.randint(1, 6) if rng.random() < 0.3 else 0)
+        if taken & set(range(first, last + 1)):
+            continue
+        taken |= set(range(first, last + 1))
+        a, b = date.fromordinal(first), date.fromordinal(last)
+        key = a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}"
+        found[key] = (a, b, override_hours(rng))
+    return found
+
+
+def make_scenario(
+    zone: str, seed: int, with_holidays: bool, with_overrides: bool = False
+) -> Scenario:
     rng = random.Random(seed)
     changes = offset_changes(zone)
+    country, subdivision, first_year, last_year = ZONES[zone]
     if changes and rng.random() < 0.5:
         centre = rng.choice(changes) + rng.randint(-3 * DAY * US, 3 * DAY * US)
     else:
-        centre = rng.randint(FIRST_US + 90 * DAY * US, LAST_US - 90 * DAY * US)
+        centre = rng.randint(
+            year_us(first_year) + 90 * DAY * US, year_us(last_year) - 90 * DAY * US
+        )
     week = week_hours(rng)
-    country, subdivision = ZONES[zone] if with_holidays else (None, None)
+    if not with_holidays:
+        country, subdivision = None, None
     centre_day = local_ordinal(Model(zone, (), None, None, frozenset()), centre)
     dates = frozenset(
         date.fromordinal(centre_day + rng.randint(-20, 40)) for _ in range(rng.randint(0, 6))
     )
-    spec: dict[str, object] = {"timezone": zone}
+    from_ticket = rng.random() < 0.3
+    spec: dict[str, object] = {
+        "timezone": {"from": "tz", "default": "UTC"} if from_ticket else zone
+    }
     if week is not None:
         hours: dict[str, list[str]] = {}
         for d, spans in enumerate(week):
-            hours[DAY_NAMES[d]] = [f"{fmt(s)}-{fmt(e if e <= DAY else e - DAY)}" for s, e in spans]
+            hours[DAY_NAMES[d]] = [interval_text(span) for span in spans]
         spec["hours"] = hours
     spec["holidays"] = {
         "country": country,
         "subdivision": subdivision,
         "dates": [d.isoformat() for d in sorted(dates)],
     }
-    model = Model(zone, week or ((((0, DAY),),) * 7), country, subdivision, dates)
-    return Scenario(build_calendar("prop", spec), model, centre, spec)
+    with_overrides = rng.random() < 0.6 or with_overrides
+    overrides = make_overrides(rng, centre_day) if with_overrides else {}
+    while True:
+        spec["overrides"] = {
+            key: [interval_text(span) for span in spans] for key, (_, _, spans) in overrides.items()
+        }
+        try:
+            calendar = build_calendar("prop", spec)
+            break
+        except CalendarError as exc:  # an override that overlaps a neighbour: leave it out
+            assert exc.where[:1] == ("overrides",), exc
+            del overrides[str(exc.where[1])]
+    if from_ticket:
+        calendar = calendar.resolve({"tz": zone}).calendar
+        assert calendar.timezone == zone
+    per_date = tuple(
+        (date.fromordinal(o), spans)
+        for a, b, spans in overrides.values()
+        for o in range(a.toordinal(), b.toordinal() + 1)
+    )
+    model = Model(
+        zone, week or ((((0, DAY),),) * 7), country, subdivision, dates, tuple(sorted(per_date))
+    )
+    return Scenario(calendar, model, centre, spec)
 
 
 # Strategies are built once and draw plain integers; the tests turn them into instants and
 # targets for their scenario. (Building strategies per example costs more than the tests.)
 scenarios = st.builds(
     make_scenario, st.sampled_from(sorted(ZONES)), st.integers(0, 2**32 - 1), st.booleans()
+)
+overridden_scenarios = st.builds(
+    make_scenario,
+    st.sampled_from(sorted(ZONES)),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.just(True),
 )
 # A place: a raw offset and how to snap it (0: as is; 1, 2: onto a local quarter hour, where
 # intervals begin and end, earlier or later reading; 3, 4: a microsecond before or after one).
@@ -358,6 +468,35 @@ def test_year_long_ranges_match_oracle(scenario: Scenario, spot: Spot, length: i
     b = a + length
     got = scenario.calendar.business_seconds(cal_dt(a, "UTC"), cal_dt(b, "UTC"))
     assert round(got * US) == oracle_business(scenario.model, a, b), (to_dt(a), to_dt(b))
+
+
+@given(overridden_scenarios, st.integers(0, 2**62), spots, target_draws)
+@profile(1500)
+def test_around_overridden_dates_everything_matches_oracle(
+    scenario: Scenario, pick: int, spot: Spot, drawn: TargetDraw
+) -> None:
+    """Instants on, just before and just after an overridden date (often a DST day), with
+    targets that end before, on and after it."""
+    model = scenario.model
+    if not model.overrides:  # every override overlapped a neighbour and was left out
+        return
+    day, _ = model.overrides[pick % len(model.overrides)]
+    zone = ZoneInfo(model.zone)
+    midnight = resolve(zone, to_us(datetime.combine(day, time(), tzinfo=UTC)), start=True)
+    a = midnight + spot[0] % (5 * DAY * US) - 2 * DAY * US
+    if spot[1]:
+        wall = wall_us(zone, a) // (900 * US) * (900 * US)
+        a = resolve(zone, wall, start=spot[2]) + (spot[1] - 2) // 2
+    b = a + pick % (4 * DAY * US)
+    calendar = scenario.calendar
+    got = calendar.business_seconds(to_dt(a), to_dt(b))
+    assert round(got * US) == oracle_business(model, a, b), (to_dt(a), to_dt(b))
+    assert calendar.is_open(to_dt(a)) == oracle_is_open(model, a), to_dt(a)
+    target = target_us(scenario, 2, drawn)
+    assert to_us(calendar.due(to_dt(a), target / US)) == oracle_due(model, a, target), (
+        to_dt(a),
+        target,
+    )
 
 
 # Laws, with long targets.

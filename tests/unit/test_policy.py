@@ -399,6 +399,14 @@ def test_base_is_valid() -> None:
     assert isinstance(parse_policy(BASE), Policy)
 
 
+HOURS = '{mon-fri: ["09:00-17:00"]}'
+
+
+def overrides(*entries: str) -> str:
+    """BASE's hours followed by `overrides:` (line 5) and one entry per line from line 6."""
+    return HOURS + "\n    overrides:" + "".join(f"\n      {entry}" for entry in entries)
+
+
 # (replace this, with that, expected path, expected line, fragment of the message)
 INVALID: list[tuple[str, str, str, int, str]] = [
     (
@@ -591,6 +599,127 @@ INVALID: list[tuple[str, str, str, int, str]] = [
         "calendars.office.holidays.region",
         5,
         "unknown key 'region'; expected country",
+    ),
+    # Overrides: line 5 is `overrides:`, line 6 its first key, line 7 the second.
+    (
+        HOURS,
+        overrides('"2026-12-23": ["09:00-12:00", "11:00-13:00"]'),
+        'calendars.office.overrides["2026-12-23"][0]',
+        6,
+        "override 2026-12-23: interval '09:00-12:00' overlaps '11:00-13:00'",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": ["22:00-10:00"]'),
+        'calendars.office.overrides["2026-12-23"][0]',
+        6,
+        "interval '22:00-10:00' overlaps '09:00-17:00' on 2026-12-24 (thu, weekly hours)",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": ["22:00-10:00"]', '"2026-12-24": ["09:00-12:00"]'),
+        'calendars.office.overrides["2026-12-23"][0]',
+        6,
+        "interval '22:00-10:00' overlaps '09:00-12:00' on 2026-12-24 (thu, override)",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-21": []', '"2026-12-22..2026-12-24": ["16:00-10:00"]'),
+        'calendars.office.overrides["2026-12-22..2026-12-24"][0]',
+        7,
+        "override 2026-12-24: interval '16:00-10:00' overlaps '09:00-17:00' on 2026-12-25",
+    ),
+    (
+        '{mon-fri: ["09:00-17:00"]}',
+        '{mon-fri: ["09:00-17:00"], sun: ["22:00-06:00"]}'
+        '\n    overrides:\n      "2026-12-28": ["05:00-10:00"]',
+        'calendars.office.overrides["2026-12-28"][0]',
+        6,
+        "interval '05:00-10:00' overlaps '22:00-06:00' on 2026-12-27 (sun, weekly hours)",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": []', '"2026-12-30..2026-12-27": []'),
+        'calendars.office.overrides["2026-12-30..2026-12-27"]',
+        7,
+        "override range '2026-12-30..2026-12-27' ends before it starts",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-27..2026-12-30": []', "2026-12-29: []"),
+        'calendars.office.overrides["2026-12-29"]',
+        7,
+        "override keys '2026-12-27..2026-12-30' and '2026-12-29' both cover 2026-12-29",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": []', '"1969-12-31": []'),
+        'calendars.office.overrides["1969-12-31"]',
+        7,
+        "override date '1969-12-31' is outside the years 1970-2200",
+    ),
+    (
+        HOURS,
+        overrides('"2201-01-01": []'),
+        'calendars.office.overrides["2201-01-01"]',
+        6,
+        "override date '2201-01-01' is outside the years 1970-2200",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": ["09:00-12:00", "25:00-26:00"]'),
+        'calendars.office.overrides["2026-12-23"][1]',
+        6,
+        "cannot parse interval '25:00-26:00' (no such time)",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": ["9-12"]'),
+        'calendars.office.overrides["2026-12-23"][0]',
+        6,
+        "'9-12' is not an interval like 09:00-17:00",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": []', '"2026-13-01": []'),
+        'calendars.office.overrides["2026-13-01"]',
+        7,
+        "cannot parse override date '2026-13-01'",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-23": []', "christmas: []"),
+        "calendars.office.overrides.christmas",
+        7,
+        "'christmas' is not a date like 2026-12-24 or a range like 2026-12-27..2026-12-30",
+    ),
+    (
+        HOURS,
+        overrides('"2026-12-31": closed'),
+        'calendars.office.overrides["2026-12-31"]',
+        6,
+        "expected a list, got a string",
+    ),
+    (
+        "timezone: Europe/Oslo",
+        "timezone: {from: customer_timezone, default: Europe/Olso}",
+        "calendars.office.timezone.default",
+        3,
+        "unknown time zone 'Europe/Olso'",
+    ),
+    (
+        "timezone: Europe/Oslo",
+        "timezone:\n      from: customer_timezone\n      default: Mars/Olympus_Mons",
+        "calendars.office.timezone.default",
+        5,
+        "unknown time zone 'Mars/Olympus_Mons'",
+    ),
+    (
+        "timezone: Europe/Oslo",
+        "timezone: {from: customer_timezone}",
+        "calendars.office.timezone",
+        3,
+        "is not a time zone: an IANA name like Europe/Oslo, or {from: <ticket attribute>",
     ),
     (
         "targets: {first_answer: 1h}",
@@ -826,3 +955,63 @@ def test_check_policy_prints_every_problem(
 def test_check_policy_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check_policy(str(tmp_path / "nope.yaml")) == 1
     assert "cannot read the policy" in capsys.readouterr().err
+
+
+# --- section 8: overrides and time zones from the ticket ----------------------------------
+
+SECTION_8 = """\
+calendars:
+  oslo-office:
+    timezone: Europe/Oslo
+    hours: {mon-fri: ["09:00-17:00"]}
+    holidays: {country: "NO", dates: ["2026-12-24"]}
+    overrides:                                   # local dates whose hours replace the week's
+      "2026-12-23": ["09:00-12:00"]              # a half day
+      2026-11-28: ["10:00-14:00"]                # an extra Saturday (unquoted: still a date)
+      "2026-12-27..2026-12-30": ["10:00-15:00"]  # an inclusive range
+      "2026-12-31": []                           # closed
+  customer-local:
+    timezone: {from: customer_timezone, default: Europe/Oslo}
+    hours: {mon-fri: ["08:00-18:00"]}
+levels:
+  standard:
+    calendar: oslo-office
+    targets: {first_answer: 8h}
+  local:
+    calendar: customer-local
+    targets: {first_answer: 4h}
+"""
+
+
+def test_section_8_calendars_load() -> None:
+    policy = parse_policy(SECTION_8)
+    office = policy.calendars["oslo-office"]
+    assert [day.isoformat() for day, _ in office.overrides] == [
+        "2026-11-28",
+        "2026-12-23",
+        "2026-12-27",
+        "2026-12-28",
+        "2026-12-29",
+        "2026-12-30",
+        "2026-12-31",
+    ]
+    assert office.is_open(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))  # Saturday 13:00 Oslo
+    assert not office.is_open(datetime(2026, 12, 31, 10, 0, tzinfo=UTC))
+    local = policy.levels["local"].calendar
+    choice = local.resolve({"customer_timezone": "America/Sao_Paulo"})
+    assert (choice.zone, choice.source, choice.calendar.name) == (
+        "America/Sao_Paulo",
+        "ticket",
+        "customer-local",
+    )
+    assert local.resolve({}).calendar is local
+
+
+def test_schema_validates_section_8_calendars() -> None:
+    jsonschema.Draft202012Validator(policy_schema()).validate(yaml.safe_load(SECTION_8))
+
+
+def test_summarize_mentions_overrides_and_ticket_zones() -> None:
+    text = summarize(parse_policy(SECTION_8, source="s8.yaml"))
+    assert "oslo-office (Europe/Oslo; 7 override dates 2026-11-28..2026-12-31)" in text
+    assert "customer-local (zone from the ticket's customer_timezone, default Europe/Oslo)" in text

@@ -16,21 +16,25 @@ How wall-clock hours become instants (SPEC section 4, decided here):
   the overlap is counted once. An instant is open when it lies in any resolved interval.
 * A holiday (a whole local date) closes the intervals that *start* on it; an overnight interval
   from the evening before still runs into it.
+* An override replaces the week's intervals that start on its local date, holiday or not; its
+  intervals resolve by the same rules. Overnight intervals of the date before still run into it.
 
-Speed: one day's intervals are resolved once and cached. A date is *regular* when it is no holiday
-and no UTC-offset change happens within a few days of it; a regular date is open exactly as long
-as the weekly template says. So the open time before a date is whole weeks times the weekly total,
-plus the template for the odd days, plus a correction from one sorted table of the few irregular
-dates (holidays, DST days) of a contiguous run of years, with running sums of how far each
-differs from the template. Both directions are closed form: `dates_total` is two lookups in that
-table, and `due_us` finds the date a target is reached on by one bisection of the table's running
-open time and a division by the weekly total, so neither's cost grows with the range or target.
+Speed: one day's intervals are resolved once and cached. A date is *regular* when it is no holiday,
+has no override and no UTC-offset change happens within a few days of it; a regular date is open
+exactly as long as the weekly template says (the calendar refuses overrides whose hours overlap a
+neighbouring date's, so an override cannot change the dates next to it). So the open time before a
+date is whole weeks times the weekly total, plus the template for the odd days, plus a correction
+from one sorted table of the few irregular dates (holidays, overrides, DST days) of a contiguous
+run of years, with running sums of how far each differs from the template. Both directions are
+closed form: `dates_total` is two lookups in that table, and `due_us` finds the date a target is
+reached on by one bisection of the table's running open time and a division by the weekly total, so
+neither's cost grows with the range or target.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -107,10 +111,17 @@ class Timeline:
         zone: ZoneInfo,
         hours: WeekHours,
         holidays_of_year: Callable[[int], frozenset[int]],
+        overrides: Mapping[int, tuple[Interval, ...]] | None = None,
     ) -> None:
+        """`overrides`: local dates (ordinals) and the intervals that replace the week's there."""
         self.zone = zone
         self.hours = hours
         self._holidays_of_year = holidays_of_year
+        self._overrides = dict(overrides or {})
+        self._override_ordinals = sorted(self._overrides)
+        self._override_years: dict[int, set[int]] = {}
+        for o in self._override_ordinals:
+            self._override_years.setdefault(date.fromordinal(o).year, set()).add(o)
         self._standard = tuple(sum(e - s for s, e in day) * US for day in hours)
         self.week_us = sum(self._standard)
         running = [0]
@@ -162,15 +173,18 @@ class Timeline:
 
     def _resolve_day(self, ordinal: int) -> tuple[Interval, ...]:
         day = date.fromordinal(ordinal)
-        holidays = self._holidays.get(day.year)
-        if holidays is None:
-            holidays = self._holidays[day.year] = self._holidays_of_year(day.year)
-        if ordinal in holidays:
-            return ()
+        wall = self._overrides.get(ordinal)
+        if wall is None:  # an override wins over a holiday
+            holidays = self._holidays.get(day.year)
+            if holidays is None:
+                holidays = self._holidays[day.year] = self._holidays_of_year(day.year)
+            if ordinal in holidays:
+                return ()
+            wall = self.hours[day.weekday()]
         midnight = datetime(day.year, day.month, day.day)
         spans = sorted(
             (self._resolve(midnight, start, fold=0), self._resolve(midnight, end, fold=1))
-            for start, end in self.hours[day.weekday()]
+            for start, end in wall
         )
         merged: list[Interval] = []
         for s, e in spans:
@@ -210,7 +224,8 @@ class Timeline:
         if got is None:
             first, last = date(year, 1, 1).toordinal(), date(year + 1, 1, 1).toordinal()
             holidays = {o for o in self._holidays_of_year(year) if first <= o < last}
-            ordinals = sorted(holidays | _offset_change_dates(self.zone, year))
+            overridden = self._override_years.get(year, set())
+            ordinals = sorted(holidays | overridden | _offset_change_dates(self.zone, year))
             got = tuple((o, self.day_total(o) - self._standard[weekday(o)]) for o in ordinals)
             self._years[year] = got
         return got
@@ -316,7 +331,8 @@ class Timeline:
 
     def due_us(self, a: int, target: int) -> int:
         """The earliest instant at which open time since `a` reaches `target` (target 0: the first
-        open instant at or after `a`). Requires week_us > 0."""
+        open instant at or after `a`). LookupError when it is never reached: the week has no
+        open hours and the overrides after `a` do not hold enough."""
         la = self.local_ordinal(a)
         remaining = target
         cached = self._days
@@ -332,7 +348,9 @@ class Timeline:
                 remaining -= e - s
         # Every interval from here on starts after `a`: whole days count in full.
         d = la + 2
-        if remaining == 0:
+        if self.week_us == 0:
+            d, remaining = self._override_reaching(d, remaining)
+        elif remaining == 0:
             while not self.day(d):
                 d += 1
             return self.day(d)[0][0]
@@ -347,3 +365,14 @@ class Timeline:
                 return s + remaining
             remaining -= e - s
         raise AssertionError("unreachable: the day's total covers what remains")
+
+    def _override_reaching(self, first: int, remaining: int) -> tuple[int, int]:
+        """With no weekly hours only overrides open: the first override date from `first` on that
+        opens at all and by whose end the open time reaches `remaining`, and what is left of
+        `remaining` when that date begins."""
+        for o in self._override_ordinals[bisect_left(self._override_ordinals, first) :]:
+            total = self.day_total(o)
+            if total and total >= remaining:
+                return o, remaining
+            remaining -= total
+        raise LookupError("no open hours after the last override")

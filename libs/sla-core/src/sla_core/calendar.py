@@ -3,27 +3,33 @@
 A calendar answers, for instants given as aware datetimes (any offset): how many business seconds
 lie between two instants (`business_seconds`), when a target of business seconds is reached
 (`due`), and whether an instant is open. It reads no clock and does no I/O; holidays come from the
-`holidays` package (computed per year, on first use) and from explicit dates.
+`holidays` package (computed per year, on first use) and from explicit dates; `overrides` replace
+the week's hours of single local dates (`sla_core.overrides`). A calendar whose zone comes from
+the ticket gives, per zone, a variant of itself (`resolve`, `in_zone`; see `sla_core.zones`).
 
 Semantics (SPEC section 4). Open hours are local wall-clock intervals, so a 00:00-24:00 day with a
 DST change lasts 23 or 25 hours. How wall times that happen twice or never are resolved, and how
-holidays meet overnight intervals, is documented in `sla_core._weekly`, which does the arithmetic.
-Results are exact to the microsecond: durations are returned as float seconds of an integer number
-of microseconds, and targets are rounded to the nearest microsecond.
+holidays and overrides meet overnight intervals, is documented in `sla_core._weekly`, which does
+the arithmetic. Results are exact to the microsecond: durations are returned as float seconds of an
+integer number of microseconds, and targets are rounded to the nearest microsecond.
 
 Spec format of `build_calendar` (one entry of `calendars:` in the policy file)::
 
-    timezone: Europe/Oslo                 # IANA name; default UTC
+    timezone: Europe/Oslo                 # IANA name, default UTC; or, from the ticket:
+                                          # {from: customer_timezone, default: Europe/Oslo}
     hours:                                # omitted: open all week (zone and holidays still apply)
       mon-fri: ["09:00-17:00"]            # days: mon..sun, ranges "mon-fri", lists "mon,wed", daily
       sat: ["10:00-14:00", "22:00-06:00"] # "22:00-06:00" spans midnight and belongs to Saturday
     holidays: {country: "NO", subdivision: null, dates: ["2026-12-24"]}
+    overrides:                            # local dates whose hours replace the week's
+      "2026-12-23": ["09:00-12:00"]       # a half day; [] closes a date; wins over a holiday
+      "2026-12-27..2026-12-30": ["10:00-15:00"]   # an inclusive range
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,27 +39,31 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
-from sla_core._weekly import DAY_SECONDS, US, Interval, Timeline, WeekHours
+from sla_core._weekly import US, Interval, Timeline, WeekHours
+from sla_core.hours import OPEN_ALL_WEEK, CalendarError, check_overlaps, parse_hours
 from sla_core.instants import from_us, to_us
+from sla_core.overrides import Overrides, check_overrides, parse_overrides
+from sla_core.zones import ZoneChoice, ZoneFromTicket, ZoneVariants, parse_timezone
 
-__all__ = ["ALWAYS_OPEN", "Calendar", "CalendarError", "build_calendar"]
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-OPEN_ALL_WEEK: WeekHours = (((0, DAY_SECONDS),),) * 7
-
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-
-
-class CalendarError(ValueError):
-    """A calendar that cannot be built, or a question it cannot answer; names the calendar."""
+__all__ = [
+    "ALWAYS_OPEN",
+    "Calendar",
+    "CalendarError",
+    "ZoneChoice",
+    "ZoneFromTicket",
+    "build_calendar",
+]
 
 
 @dataclass(frozen=True)
 class Calendar:
-    """Weekly open hours (wall-clock intervals in `timezone`) minus holidays; immutable.
+    """Weekly open hours (wall-clock intervals in `timezone`) minus holidays, with per-date
+    overrides; an immutable, hashable value.
 
     Build it with `build_calendar` from a policy spec; constructing it directly validates the
-    same things (zone, overlaps, holiday country) and raises CalendarError.
+    same things (zones, overlaps, holiday country, overrides) and raises CalendarError.
+    `timezone` is the zone in force; with `zone_from` set, the policy calendar has the default
+    zone there and its variants (`in_zone`, `resolve`) the ticket's, under the same `name`.
     """
 
     name: str
@@ -62,19 +72,22 @@ class Calendar:
     holiday_country: str | None = None
     holiday_subdivision: str | None = None
     holiday_dates: frozenset[date] = frozenset()
+    overrides: Overrides = ()
+    zone_from: ZoneFromTicket | None = None
     _timeline: Timeline = field(init=False, repr=False, compare=False)
     _always_open: bool = field(init=False, repr=False, compare=False)
+    _zones: ZoneVariants[Calendar] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise CalendarError(
-                f"calendar {self.name!r}: unknown time zone {self.timezone!r}"
-            ) from exc
+        where: tuple[str | int, ...] = ("timezone",) if self.zone_from is None else ()
+        if self.zone_from is not None:
+            _zone(self.name, self.zone_from.default, ("timezone", "default"))
+        zone = _zone(self.name, self.timezone, where)
         if len(self.hours) != 7:
             raise CalendarError(f"calendar {self.name!r}: hours must list 7 weekdays")
-        _check_overlaps(self.name, self.hours)
+        check_overlaps(self.name, self.hours)
+        object.__setattr__(self, "overrides", tuple(sorted(self.overrides)))
+        check_overrides(self.name, self.hours, self.overrides)
         if self.holiday_country is None and self.holiday_subdivision is not None:
             raise CalendarError(
                 f"calendar {self.name!r}: holiday subdivision {self.holiday_subdivision!r} "
@@ -88,10 +101,33 @@ class Calendar:
                     f"calendar {self.name!r}: unknown holiday country/subdivision "
                     f"{self.holiday_country!r}/{self.holiday_subdivision!r} ({exc})"
                 ) from exc
-        timeline = Timeline(zone, self.hours, self._holidays_of_year)
-        always = self.hours == OPEN_ALL_WEEK and not self.holiday_country and not self.holiday_dates
+        by_ordinal = {day.toordinal(): spans for day, spans in self.overrides}
+        timeline = Timeline(zone, self.hours, self._holidays_of_year, by_ordinal)
+        always = self.hours == OPEN_ALL_WEEK and not (
+            self.holiday_country or self.holiday_dates or self.overrides
+        )
         object.__setattr__(self, "_timeline", timeline)
         object.__setattr__(self, "_always_open", always)
+        zones = ZoneVariants(self, self.timezone, self.zone_from, self._variant)
+        object.__setattr__(self, "_zones", zones)
+
+    def _variant(self, zone: str) -> Calendar:
+        variant = dataclasses.replace(self, timezone=zone)
+        object.__setattr__(variant, "_zones", self._zones)  # one cache for the whole family
+        return variant
+
+    def resolve(self, attrs: Mapping[str, Any]) -> ZoneChoice[Calendar]:
+        """The calendar a timer starting now uses, given the ticket's attributes: for a zone
+        from the ticket, this calendar in the zone the attribute names, else in the default
+        (`fallback` set); for a fixed zone, this calendar (source "calendar"). Never raises;
+        the same zone always gives the identical Calendar."""
+        return self._zones.choose(attrs)
+
+    def in_zone(self, zone: str) -> Calendar:
+        """This calendar (same name, hours, holidays and overrides) read in `zone`, e.g. the
+        zone a restored timer stored from its `ZoneChoice`; the identical object for the same
+        zone, and this calendar itself for its own zone. CalendarError if the zone is unknown."""
+        return self._zones.in_zone(zone)
 
     def _holidays_of_year(self, year: int) -> frozenset[int]:
         days = {d.toordinal() for d in self.holiday_dates if d.year == year}
@@ -115,9 +151,15 @@ class Calendar:
     def _reach_us(self, a: int, target_us: int) -> int:
         if self._always_open:
             return a + target_us
-        if self._timeline.week_us == 0:
+        if self._timeline.week_us == 0 and not self.overrides:
             raise CalendarError(f"calendar {self.name!r} has no open hours: nothing is ever due")
-        return self._timeline.due_us(a, target_us)
+        try:
+            return self._timeline.due_us(a, target_us)
+        except LookupError:
+            raise CalendarError(
+                f"calendar {self.name!r} has no open hours after its last override: "
+                "the target is never reached"
+            ) from None
 
     def business_us(self, start_us: int, end_us: int, pauses: Sequence[Interval] = ()) -> int:
         """`business_seconds` on epoch microseconds (pauses too), in microseconds."""
@@ -200,104 +242,18 @@ def _merged(pauses: Iterable[Interval], lo: int, hi: int | None) -> list[Interva
     return out
 
 
+def _zone(name: str, zone: str, where: tuple[str | int, ...]) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise CalendarError(f"calendar {name!r}: unknown time zone {zone!r}", where) from exc
+
+
 @lru_cache(maxsize=1024)
 def _country_holidays(country: str, subdivision: str | None, year: int) -> frozenset[int]:
     """Ordinals of the package's holidays of one country and year; shared by every calendar."""
     found = holidays_pkg.country_holidays(country, subdiv=subdivision, years=year)
     return frozenset(d.toordinal() for d in found)
-
-
-def _format_seconds(seconds: int) -> str:
-    h, rest = divmod(seconds % DAY_SECONDS if seconds != DAY_SECONDS else seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}" if s else f"{h:02d}:{m:02d}"
-
-
-def _format_interval(span: Interval) -> str:
-    return f"{_format_seconds(span[0])}-{_format_seconds(span[1])}"
-
-
-def _check_overlaps(name: str, hours: WeekHours) -> None:
-    """Refuse intervals that are empty, too long or overlap, across midnight and the week's end."""
-    week = 7 * DAY_SECONDS
-    flat: list[tuple[int, int, int, Interval]] = []
-    for day, spans in enumerate(hours):
-        for start, end in spans:
-            if not (0 <= start < DAY_SECONDS and start < end < start + DAY_SECONDS + 1):
-                raise CalendarError(
-                    f"calendar {name!r}: invalid interval {_format_interval((start, end))!r} "
-                    f"on {DAY_NAMES[day]}"
-                )
-            flat.append((day * DAY_SECONDS + start, day * DAY_SECONDS + end, day, (start, end)))
-    flat.sort()
-    for i, (_, end, day, span) in enumerate(flat):
-        if i + 1 < len(flat):
-            nxt_start, _, nxt_day, nxt_span = flat[i + 1]
-        elif len(flat) > 1 or end > week:
-            nxt_start, _, nxt_day, nxt_span = flat[0]
-            nxt_start += week
-        else:
-            break
-        if end > nxt_start:
-            raise CalendarError(
-                f"calendar {name!r}: interval {_format_interval(span)!r} on {DAY_NAMES[day]} "
-                f"overlaps {_format_interval(nxt_span)!r} on {DAY_NAMES[nxt_day]}"
-            )
-
-
-def _parse_time(name: str, text: str, raw: object) -> int:
-    m = _TIME.fullmatch(text.strip())
-    if m is None:
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r}")
-    h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
-    if mi > 59 or s > 59 or h > 24 or (h == 24 and (mi or s)):
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r} (no such time)")
-    return h * 3600 + mi * 60 + s
-
-
-def _parse_interval(name: str, raw: object) -> Interval:
-    parts = raw.split("-") if isinstance(raw, str) else []
-    if len(parts) != 2:
-        raise CalendarError(f"calendar {name!r}: cannot parse interval {raw!r}")
-    start, end = _parse_time(name, parts[0], raw), _parse_time(name, parts[1], raw)
-    if start == DAY_SECONDS:
-        raise CalendarError(f"calendar {name!r}: interval {raw!r} starts at 24:00")
-    if start == end:
-        raise CalendarError(f"calendar {name!r}: interval {raw!r} is empty (start equals end)")
-    # An end before the start is an overnight interval by definition: it ends on the next day.
-    return (start, end if end > start else end + DAY_SECONDS)
-
-
-def _parse_days(name: str, key: object) -> list[int]:
-    text = str(key).strip().lower()
-    if text == "daily":
-        return list(range(7))
-    days: list[int] = []
-    for part in text.split(","):
-        ends = [p.strip() for p in part.split("-")]
-        if len(ends) > 2 or any(p not in DAY_NAMES for p in ends):
-            raise CalendarError(f"calendar {name!r}: unknown day name {key!r}")
-        first, last = DAY_NAMES.index(ends[0]), DAY_NAMES.index(ends[-1])
-        days.extend((first + k) % 7 for k in range((last - first) % 7 + 1))  # "fri-mon" wraps
-    return days
-
-
-def _parse_hours(name: str, hours: object) -> WeekHours:
-    if hours is None:
-        return OPEN_ALL_WEEK
-    if not isinstance(hours, Mapping):
-        raise CalendarError(f"calendar {name!r}: hours must be a mapping of days to intervals")
-    per_day: list[list[Interval]] = [[] for _ in range(7)]
-    for key, intervals in hours.items():
-        days = _parse_days(name, key)
-        listed = [intervals] if isinstance(intervals, str) else intervals
-        if not isinstance(listed, list | tuple):
-            raise CalendarError(f"calendar {name!r}: hours for {key!r} must be a list")
-        for raw in listed:
-            span = _parse_interval(name, raw)
-            for day in days:
-                per_day[day].append(span)
-    return tuple(tuple(sorted(spans)) for spans in per_day)
 
 
 def _parse_date(name: str, raw: object) -> date:
@@ -318,14 +274,25 @@ def build_calendar(name: str, spec: Mapping[str, Any]) -> Calendar:
     if not isinstance(holidays, Mapping):
         raise CalendarError(f"calendar {name!r}: holidays must be a mapping")
     country, subdivision = holidays.get("country"), holidays.get("subdivision")
-    return Calendar(
-        name=name,
-        timezone=str(spec.get("timezone") or "UTC"),
-        hours=_parse_hours(name, spec.get("hours")),
-        holiday_country=None if country is None else str(country),
-        holiday_subdivision=None if subdivision is None else str(subdivision),
-        holiday_dates=frozenset(_parse_date(name, d) for d in holidays.get("dates") or ()),
-    )
+    timezone, zone_from = parse_timezone(name, spec.get("timezone"))
+    overrides, keys = parse_overrides(name, spec.get("overrides"))
+    try:
+        return Calendar(
+            name=name,
+            timezone=timezone,
+            hours=parse_hours(name, spec.get("hours")),
+            holiday_country=None if country is None else str(country),
+            holiday_subdivision=None if subdivision is None else str(subdivision),
+            holiday_dates=frozenset(_parse_date(name, d) for d in holidays.get("dates") or ()),
+            overrides=overrides,
+            zone_from=zone_from,
+        )
+    except CalendarError as exc:
+        if exc.where[:1] == ("overrides",) and len(exc.where) > 1:
+            # The check names the date; the policy wrote the key that covers it (maybe a range).
+            key = keys.get(str(exc.where[1]), exc.where[1])
+            exc.where = ("overrides", str(key), *exc.where[2:])
+        raise
 
 
 ALWAYS_OPEN = Calendar(name="24/7", timezone="UTC")

@@ -33,7 +33,7 @@ from typing import Any
 
 import jsonschema
 
-from sla_core.calendar import ALWAYS_OPEN, Calendar, build_calendar
+from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError, build_calendar
 from sla_core.durations import duration_seconds, format_duration
 from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
 from sla_core.rules import Rule, RuleError, compile_condition
@@ -349,7 +349,8 @@ class _Builder:
                 calendars[name] = build_calendar(name, spec)
             except (ValueError, TypeError, LookupError) as exc:
                 message = str(exc).removeprefix(f"calendar {name!r}: ")
-                self.add(_locate(path, spec, message), message)
+                where = exc.where if isinstance(exc, CalendarError) else ()
+                self.add((*path, *where) if where else _locate(path, spec, message), message)
         return calendars
 
     def level(
@@ -497,4 +498,14 @@ def summarize(policy: Policy) -> str:
 
 
 def _describe_calendar(calendar: Calendar) -> str:
-    return f"{calendar.name} ({calendar.timezone})"
+    if calendar.zone_from is None:
+        about = [calendar.timezone]
+    else:
+        source = calendar.zone_from
+        about = [f"zone from the ticket's {source.attribute}, default {source.default}"]
+    if calendar.overrides:
+        first, last = calendar.overrides[0][0], calendar.overrides[-1][0]
+        count = len(calendar.overrides)
+        dates = first.isoformat() if count == 1 else f"{first.isoformat()}..{last.isoformat()}"
+        about.append(f"{count} override date{'s' if count > 1 else ''} {dates}")
+    return f"{calendar.name} ({'; '.join(about)})"
