@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -224,3 +225,61 @@ async def test_a_restored_replica_decodes_its_untouched_tickets_while_idle(
         assert sum(e.packed for e in engines) == 0
         assert sorted(t for e in engines for t in e.tickets) == [f"idle-{i}" for i in range(6)]
         assert sum(e.open_timers for e in engines) == 6
+
+
+async def test_a_forgotten_ticket_stays_forgotten_after_a_restart_one_in_its_window_reopens(
+    infra: Infra, unique: str, tmp_path: Path
+) -> None:
+    """SPEC section 10 on the real broker and PostgreSQL: a ticket closed longer ago than the
+    reopen window is forgotten (its snapshot row goes, its id is kept in engine_forgotten); after
+    a restart a reopen of it is dead-lettered as forgotten, while a ticket still within its
+    window reopens with fresh timer ids."""
+    policy = tmp_path / "window.yaml"
+    policy.write_text(
+        "levels:\n  std:\n    targets: {first_answer: 1h, next_answer: 1h}\n"
+        "default_level: std\npolicy: {reopen_window: 1h}\n"
+    )
+    s = settings_for(infra, unique, policy)
+    await create_topics(infra.bootstrap_servers, s.ticket_topic, partitions=3)
+    t = now()
+    async with TicketProducer(s.kafka_bootstrap_servers, s.ticket_topic) as p:
+        async with running(s), TopicReader(s.kafka_bootstrap_servers, s.events_topic) as events:
+            await p.send("ticket.created", t - timedelta(hours=3), "gone")
+            await p.send("ticket.closed", t - timedelta(hours=2), "gone")  # window over at t - 1h
+            await p.send("ticket.created", t - timedelta(minutes=10), "kept")
+            await p.send("ticket.closed", t - timedelta(minutes=5), "kept")
+            await events.wait_for(lambda es: len(of_type(es, "sla.fulfilled")) == 2)
+            conn = await asyncpg.connect(infra.database_url)
+            try:
+                for _ in range(100):  # the next snapshot writes what was forgotten
+                    forgotten = await conn.fetch(
+                        "SELECT ticket_id FROM engine_forgotten WHERE group_id = $1",
+                        s.engine_group_id,
+                    )
+                    if forgotten:
+                        break
+                    await asyncio.sleep(0.05)
+                rows = await conn.fetch(
+                    "SELECT ticket_id FROM engine_tickets WHERE group_id = $1", s.engine_group_id
+                )
+            finally:
+                await conn.close()
+            assert [r["ticket_id"] for r in forgotten] == ["gone"]
+            assert [r["ticket_id"] for r in rows] == ["kept"]
+        async with running(s):  # restored from PostgreSQL: "gone" is no longer in memory
+            await p.send("ticket.reopened", t, "gone")
+            await p.send("ticket.reopened", t, "kept")
+            async with TopicReader(s.kafka_bootstrap_servers, s.dlq_topic) as dlq:
+                await dlq.wait_for(lambda es: len(dlq.records) >= 1)
+                records = dlq.records
+            async with TopicReader(s.kafka_bootstrap_servers, s.events_topic) as events:
+                seen = await events.wait_for(
+                    lambda es: any(e["data"]["timer_id"] == "kept:next_answer:1" for e in es)
+                )
+    assert [(r.key, dict(r.headers)["__connect.errors.reason"]) for r in records] == [
+        (b"gone", b"forgotten")
+    ]
+    assert [e["data"]["timer_id"] for e in seen if e["subject"] == "gone"] == [
+        "gone:first_answer:1",
+        "gone:first_answer:1",
+    ]  # started and fulfilled before it was forgotten; nothing after
