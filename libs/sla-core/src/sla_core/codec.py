@@ -1,4 +1,5 @@
-"""The only JSON code: CloudEvents (structured and binary Kafka modes) to domain events and back.
+"""The wire format of the domain's events: CloudEvents (structured and binary Kafka modes) to
+ticket events, and SLA events to JSON and back. (Snapshots and logs have JSON of their own.)
 
 Structured mode: the whole event is the record value (`content-type: application/cloudevents+json`).
 Binary mode: the record value is `data` and the attributes travel in `ce_` headers. A record that

@@ -67,5 +67,5 @@ class AlarmHeap:
         return len(self._heap)
 
     def next_alarm_us(self) -> int | None:
-        """The instant of the earliest armed alarm, stale or not (for the scheduler's sleep)."""
+        """The instant of the earliest armed alarm, stale or not (for the loop's sleep)."""
         return self._heap[0][0] if self._heap else None
