@@ -12,6 +12,7 @@ import pytest
 
 from sla_core.policy import policy_schema
 from sla_core.rules import (
+    CHANGED,
     FIELDS,
     OPERATORS,
     AllOf,
@@ -47,9 +48,11 @@ FACTS: dict[str, Any] = {
     "referrer_url": "https://example.com/pricing?x=1",
     "created_from_invitation": True,
     "last_message_by": "customer",
+    "team": "tier-2",
     "created_at": NOW - timedelta(hours=3),
     "changed_at": NOW - timedelta(minutes=10),
     "deleted": False,
+    CHANGED: frozenset({"team", "custom_fields.plan"}),  # what the event being applied changed
 }
 
 
@@ -178,6 +181,16 @@ CASES: list[tuple[str, str, Any, bool]] = [
     ("created_at", "eq", "2026-03-02T10:00:00+01:00", True),  # the same instant, other offset
     ("created_at", "ne", "2026-03-02T10:00:00+01:00", False),
     ("created_at", "exists", True, True),
+    # changed: what the event being applied changed
+    ("team", "changed", True, True),
+    ("customer_timezone", "exists", True, False),
+    ("status", "changed", True, False),
+    ("status", "changed", False, True),
+    ("custom_fields.plan", "changed", True, True),
+    ("custom_fields", "changed", True, False),
+    ("deleted", "changed", True, False),
+    ("changed_at", "changed", False, True),
+    ("tags", "changed", True, False),
 ]
 
 
@@ -222,6 +235,7 @@ MISSING_CASES: list[tuple[str, Any, bool]] = [
     ("matches", ".*", False),
     ("exists", True, False),
     ("exists", False, True),
+    ("changed", True, False),
     ("gt", "a", False),
     ("gte", "a", False),
     ("lt", "z", False),

@@ -36,6 +36,9 @@ mapping; `custom_fields.<name>` reads its key `<name>` (everything after the fir
 - `gt`, `gte`, `lt`, `lte`: order. Numbers compare with numbers, strings with strings
   (lexicographically), timestamps with an ISO 8601 datetime value that has a UTC offset. Values of
   different types never compare (false).
+- `changed`: the event being applied changed the field (`value: false`: it did not; default
+  true). A field changes when `data.ticket` carries it with another value than the ticket had;
+  `custom_fields.<name>` changes with that key. Outside an event (a time flip) nothing changed.
 - `older_than`, `newer_than`: the value is a duration (`2h`, or seconds); they compare the age of
   a timestamp, `now - field`, where `now` is the *event's* time passed in (never the wall clock):
   `created_at older_than 2h` is `now - created_at > 2h`, `newer_than` is `< 2h`. This age is
@@ -103,7 +106,10 @@ OPERATORS: tuple[str, ...] = (
     "lte",
     "older_than",
     "newer_than",
+    "changed",
 )
+# facts[CHANGED] holds the fields the event being applied changed (SPEC section 8, `changed`)
+CHANGED = "__changed__"
 _NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains"}
 _ORDER = ("gt", "gte", "lt", "lte")
 _TEXT = ("starts_with", "ends_with", "matches")
@@ -112,9 +118,9 @@ _AGE = ("older_than", "newer_than")
 _KIND_OPERATORS: Mapping[FieldKind, frozenset[str]] = {
     FieldKind.STRING: frozenset(OPERATORS) - set(_AGE),
     FieldKind.LIST: frozenset(OPERATORS) - set(_AGE) - set(_ORDER),
-    FieldKind.OBJECT: frozenset({"contains", "not_contains", "exists"}),
-    FieldKind.BOOL: frozenset({"eq", "ne", "exists"}),
-    FieldKind.TIMESTAMP: frozenset({"eq", "ne", "exists", *_ORDER, *_AGE}),
+    FieldKind.OBJECT: frozenset({"contains", "not_contains", "exists", "changed"}),
+    FieldKind.BOOL: frozenset({"eq", "ne", "exists", "changed"}),
+    FieldKind.TIMESTAMP: frozenset({"eq", "ne", "exists", "changed", *_ORDER, *_AGE}),
     FieldKind.ANY: frozenset(OPERATORS),
 }
 
@@ -160,6 +166,8 @@ class FieldTest(Condition):
             actual = _as_datetime(actual)
         if self.op == "exists":
             return (actual is not None) is self.value
+        if self.op == "changed":
+            return (self.field in facts.get(CHANGED, ())) is self.value
         positive = _NEGATIONS.get(self.op, self.op)
         holds = actual is not None and _APPLY[positive](actual, self.value, now)
         return holds if positive == self.op else not holds
@@ -409,7 +417,7 @@ def _compile_test(
     if len(problems) > before or kind is None or not isinstance(name, str):
         return None
     assert isinstance(op, str)  # checked against OPERATORS above
-    if "value" not in node and op != "exists":
+    if "value" not in node and op not in ("exists", "changed"):
         problems.append((path, f"missing 'value' for {op!r}"))
         return None
     try:
@@ -428,7 +436,7 @@ def _compile_value(kind: FieldKind, op: str, value: Any) -> Any:
     """The value an operator works with, checked against the field kind; ValueError if wrong."""
     if value is None:
         raise ValueError(f"{op!r} needs a value, not null (to test for a missing value: exists)")
-    if op == "exists":
+    if op in ("exists", "changed"):
         return _expect(value, isinstance(value, bool), "true or false")
     if op in _AGE:
         seconds = duration_seconds(value)
