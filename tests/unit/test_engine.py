@@ -267,7 +267,7 @@ def test_escalation_retargets_from_the_original_start() -> None:
     assert retargeted[0].data.due_at == utc("2026-11-16T10:30:00Z")
     cancelled = [e for e in out if e.type == "sla.cancelled"]
     assert [e.data.metric for e in cancelled] == ["resolution"]  # gold has no resolution
-    assert cancelled[0].data.reason == "level_removed"
+    assert cancelled[0].data.reason == "level_change"
 
 
 def test_close_stops_everything_and_reopen_starts_new_cycles() -> None:

@@ -33,7 +33,9 @@ SlaType = Literal[
     "sla.resumed",
 ]
 SLA_TYPES: Final[tuple[SlaType, ...]] = get_args(SlaType)
-Metric = Literal["first_answer", "next_answer", "chat_answer", "call_answer", "resolution"]
+Metric = Literal[
+    "first_answer", "next_answer", "chat_answer", "call_answer", "resolution", "periodic_update"
+]
 METRICS: Final[tuple[Metric, ...]] = get_args(Metric)
 BREACH_TOPIC_TYPES: Final = frozenset({"sla.warning", "sla.breached"})
 
@@ -139,8 +141,8 @@ class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     reason: Annotated[
         str | None,
         Meta(
-            description="On sla.cancelled: ticket_deleted, level_removed, ...; on "
-            "sla.retargeted: the previous level."
+            description="On sla.cancelled, why: reset, cancel_condition, closed, deleted or "
+            "level_change; on sla.retargeted: the previous level."
         ),
     ] = None
     ticket_deleted: Annotated[

@@ -34,17 +34,19 @@ from typing import Any
 import jsonschema
 
 from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError, build_calendar
-from sla_core.durations import duration_seconds, format_duration
-from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
-from sla_core.rules import Rule, RuleError, compile_condition
-
-METRICS: tuple[str, ...] = (
-    "first_answer",
-    "next_answer",
-    "chat_answer",
-    "call_answer",
-    "resolution",
+from sla_core.conditions import (
+    CLOSE_CHOICES,
+    NO_CONDITIONS,
+    PERIODIC_MODES,
+    LevelConditions,
+    either,
+    status_condition,
+    time_tests,
 )
+from sla_core.durations import duration_seconds, format_duration
+from sla_core.events import METRICS
+from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
+from sla_core.rules import Condition, FieldTest, Rule, RuleError, compile_condition
 
 _SHARE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)%$")
 DEFAULT_REOPEN_WINDOW_US = 672 * 3600 * 1_000_000  # 28 days: Zendesk's longest auto-close
@@ -105,6 +107,7 @@ class Level:
     targets: Mapping[str, float] = field(hash=False)
     warnings: tuple[WarningThreshold, ...] = ()
     pause_when_status: frozenset[str] = frozenset()
+    conditions: LevelConditions = NO_CONDITIONS  # pause, reset, cancel; close and periodic
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class Policy:
     source: str = "<policy>"
     # how long a closed or deleted ticket is kept for a reopen, in event time (SPEC section 10)
     reopen_window_us: int = DEFAULT_REOPEN_WINDOW_US
+    # every older_than/newer_than test of the rules and the levels' conditions: what can make a
+    # ticket's answers change with time alone (sla_core.conditions)
+    time_tests: tuple[FieldTest, ...] = field(default=(), hash=False)
 
     def choose_level(self, facts: Mapping[str, Any], now: datetime) -> str | None:
         """The level for a ticket's facts at event time `now`.
@@ -325,6 +331,10 @@ class _Builder:
             rules=rules,
             source=source,
             reopen_window_us=reopen_window_us,
+            time_tests=time_tests(
+                [r.condition for r in rules]
+                + [c for lv in levels.values() for c in _conditions_of(lv.conditions)]
+            ),
         )
 
     def reopen_window(self, raw: Any) -> int:
@@ -393,9 +403,37 @@ class _Builder:
         pauses = frozenset(
             s for s in _sequence(spec.get("pause_when_status")) if isinstance(s, str)
         )
+        conditions = self.conditions(path, spec, pauses)
         if len(self.problems) > before or self.flagged(path):
             return None
-        return Level(name, calendar, MappingProxyType(targets), tuple(warnings), pauses)
+        return Level(name, calendar, MappingProxyType(targets), tuple(warnings), pauses, conditions)
+
+    def conditions(
+        self, path: NodePath, spec: Mapping[str, Any], pauses: frozenset[str]
+    ) -> LevelConditions:
+        compiled: dict[str, Condition | None] = {}
+        for key in ("pause_when", "reset_when", "cancel_when"):
+            compiled[key] = None
+            if spec.get(key) is not None:
+                try:
+                    compiled[key] = compile_condition(spec[key], (*path, key))
+                except RuleError as exc:
+                    for where, message in exc.problems:
+                        self.add(where, message)
+        close = spec.get("close_before_answer", "fulfil")
+        if close not in CLOSE_CHOICES:
+            self.add((*path, "close_before_answer"), f"must be one of {', '.join(CLOSE_CHOICES)}")
+        mode = _mapping(spec.get("periodic_update")).get("mode", PERIODIC_MODES[0])
+        if mode not in PERIODIC_MODES:
+            message = f"must be one of {', '.join(PERIODIC_MODES)}"
+            self.add((*path, "periodic_update", "mode"), message)
+        return LevelConditions(
+            pause=either(status_condition(pauses), compiled["pause_when"]),
+            reset=compiled["reset_when"],
+            cancel=compiled["cancel_when"],
+            close_before_answer=str(close),
+            periodic_mode=str(mode),
+        )
 
     def rules(self, raw: Any, levels: Mapping[str, Any]) -> tuple[Rule, ...]:
         rules: list[Rule] = []
@@ -427,6 +465,10 @@ class _Builder:
                     Rule(name, condition, set_level if isinstance(set_level, str) else None, stop)
                 )
         return tuple(rules)
+
+
+def _conditions_of(conditions: LevelConditions) -> tuple[Condition | None, ...]:
+    return (conditions.pause, conditions.reset, conditions.cancel)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -161,7 +161,7 @@ class FieldTest(Condition):
 
     def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
         """Apply the operator to the field's value in `facts` (see the module docstring)."""
-        actual = _lookup(facts, self.field)
+        actual = lookup(facts, self.field)
         if self.kind is FieldKind.TIMESTAMP or (self.kind is FieldKind.ANY and self.op in _AGE):
             actual = _as_datetime(actual)
         if self.op == "exists":
@@ -238,7 +238,9 @@ class Rule:
 # --- evaluation ---------------------------------------------------------------------------
 
 
-def _lookup(facts: Mapping[str, Any], name: str) -> Any:
+def lookup(facts: Mapping[str, Any], name: str) -> Any:
+    """The value of a rule field in `facts` (`custom_fields.<name>` reads that key); None when
+    missing."""
     if name.startswith(CUSTOM_FIELD_PREFIX):
         custom = facts.get("custom_fields")
         if not isinstance(custom, Mapping):

@@ -18,12 +18,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final
 
+from sla_core import periodic
 from sla_core._weekly import US
 from sla_core.calendar import ALWAYS_OPEN, Calendar
+from sla_core.conditions import judge, next_flip_us
 from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
+from sla_core.rules import CHANGED
 
 ANSWER_METRICS: Final[tuple[Metric, ...]] = (
     "first_answer",
@@ -32,7 +35,7 @@ ANSWER_METRICS: Final[tuple[Metric, ...]] = (
     "call_answer",
 )
 RESOLUTION: Final = "resolution"
-METRIC_INDEX: Final = {m: i for i, m in enumerate((*ANSWER_METRICS, RESOLUTION))}
+METRIC_INDEX: Final = {m: i for i, m in enumerate((*ANSWER_METRICS, RESOLUTION, periodic.PERIODIC))}
 BREACH: Final = "__due__"  # alarm kind of a due; any other kind is a warning label
 DEDUP_WINDOW: Final = (
     64  # event identities remembered per ticket (duplicates arrive close together)
@@ -144,18 +147,21 @@ class TicketState:
     agent_answered: bool = False
     closed: bool = False
     deleted: bool = False
-    cycles: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])  # by METRIC_INDEX
+    cycles: list[int] = field(default_factory=lambda: [0] * len(METRIC_INDEX))  # by METRIC_INDEX
     running: dict[str, Timer] = field(default_factory=dict)
     last_timer: Timer | None = None
     seen: list[str] = field(default_factory=list)
     ended_us: int | None = None  # when it was closed or deleted (None while open)
+    flip_us: int | None = None  # the next instant time alone changes a rule's or condition's answer
 
-    def facts(self) -> dict[str, Any]:
-        """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted."""
+    def facts(self, changed: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted,
+        and the fields the event being applied `changed`."""
         facts = dict(self.attrs)
         facts["created_at"] = self.created_at
         facts["changed_at"] = self.changed_at
         facts["deleted"] = self.deleted
+        facts[CHANGED] = changed
         return facts
 
 
@@ -173,12 +179,26 @@ class Step:
 class _Context:
     """Builds SLA events for one ticket under one policy."""
 
-    __slots__ = ("policy", "state", "step")
+    __slots__ = ("_facts", "changed", "policy", "state", "step")
 
-    def __init__(self, policy: Policy, state: TicketState, step: Step) -> None:
+    def __init__(
+        self, policy: Policy, state: TicketState, step: Step, changed: frozenset[str] = frozenset()
+    ) -> None:
         self.policy = policy
         self.state = state
         self.step = step
+        self.changed = changed  # the fields the event being applied changed
+        self._facts: dict[str, Any] | None = None
+
+    def facts(self) -> dict[str, Any]:
+        """The ticket's facts for this event (its attributes do not change while it applies)."""
+        if self._facts is None:
+            self._facts = self.state.facts(self.changed)
+        return self._facts
+
+    @property
+    def running(self) -> dict[str, Timer]:
+        return self.state.running
 
     def emit(
         self,
@@ -254,6 +274,10 @@ class _Context:
         target = level.targets.get(metric)
         if target is None:
             return
+        conditions = level.conditions
+        at_dt = at
+        if conditions.cancel is not None and conditions.cancel.evaluate(self.facts(), at_dt):
+            return  # no timer starts while the level's cancel condition holds
         index = METRIC_INDEX[metric]
         cycle = state.cycles[index] = state.cycles[index] + 1
         timer = Timer(state.ticket_id, metric, cycle, level.name, level.calendar, target, at_us)
@@ -263,8 +287,7 @@ class _Context:
         self.step.opened += 1
         self.emit(timer, "sla.started", at, at_us, elapsed_us=0)
         self.step.armed.append(timer)
-        status = state.attrs.get("status")
-        if status is not None and status in level.pause_when_status:
+        if conditions.pause is not None and conditions.pause.evaluate(self.facts(), at):
             self.pause(timer, at, at_us)
 
     def _retarget(self, timer: Timer, level: Level, at_us: int) -> None:
@@ -279,7 +302,9 @@ class _Context:
         timer.warnings = warnings
         timer.schedule()
 
-    def stop(self, timer: Timer, at: datetime, at_us: int) -> None:
+    def stop(self, timer: Timer, at: datetime, at_us: int, *, miss: bool = False) -> None:
+        """End the timer at `at`: fulfilled if at or before its due, else missed (`miss`:
+        missed whatever its due)."""
         if timer.paused_us is not None:
             timer.pauses = (*timer.pauses, (timer.paused_us, max(at_us, timer.paused_us)))
             timer.paused_us = None
@@ -289,7 +314,7 @@ class _Context:
         if timer.due_us is None:  # otherwise current: every change of pauses or target schedules
             timer.due_us = timer.compute_due()
         elapsed = timer.elapsed_us(at_us)
-        fulfilled = at_us <= timer.due_us
+        fulfilled = at_us <= timer.due_us and not miss
         corrects = fulfilled and timer.breached
         if corrects:
             timer.breached = False
@@ -354,7 +379,7 @@ class _Context:
         level = self.level()
         for timer in list(state.running.values()):
             if level is None or timer.metric not in level.targets:
-                self.cancel(timer, at, at_us, "level_removed")
+                self.cancel(timer, at, at_us, "level_change")
                 continue
             self._retarget(timer, level, at_us)
             self.emit(timer, "sla.retargeted", at, at_us, reason=old)
@@ -367,15 +392,44 @@ class _Context:
                 self.start(_answer_metric(state.attrs.get("source"), True), start, start_us)
             self.start(RESOLUTION, start, start_us)
 
-    def apply_status(self, at: datetime, at_us: int) -> None:
+    def apply_conditions(self, at: datetime, at_us: int) -> None:
+        """Judge the level's conditions (SPEC section 8; precedence in sla_core.conditions):
+        cancel the running timers, or reset them to new cycles, then pause or resume them."""
         level = self.level()
-        status = self.state.attrs.get("status")
-        pause = level is not None and status is not None and status in level.pause_when_status
-        for timer in list(self.state.running.values()):
-            if pause:
+        state = self.state
+        if level is None or not state.running:
+            return
+        verdict = judge(level.conditions, self.facts(), at)
+        if verdict.cancel:
+            for timer in list(state.running.values()):
+                self.cancel(timer, at, at_us, "cancel_condition")
+            return
+        if verdict.reset:
+            # timers started at this very instant (by this event) have nothing to reset
+            older = [t for t in state.running.values() if t.started_us < at_us]
+            for timer in older:
+                self.cancel(timer, at, at_us, "reset")
+            for timer in older:
+                self.start(timer.metric, at, at_us)
+        for timer in list(state.running.values()):
+            if verdict.pause:
                 self.pause(timer, at, at_us)
             else:
                 self.resume(timer, at, at_us)
+
+    def close(self, at: datetime, at_us: int) -> None:
+        """ticket.closed: the answer timers end as the level's close_before_answer says, the
+        periodic update is cancelled, the rest stop (the close is the resolution)."""
+        level = self.level()
+        choice = level.conditions.close_before_answer if level is not None else "fulfil"
+        periodic.on_close(self, at, at_us)
+        for timer in list(self.state.running.values()):
+            if timer.metric in ANSWER_METRICS and choice == "cancel":
+                self.cancel(timer, at, at_us, "closed")
+            else:
+                self.stop(
+                    timer, at, at_us, miss=timer.metric in ANSWER_METRICS and choice == "miss"
+                )
 
 
 _SHARED_VALUES: Final = frozenset(
@@ -383,11 +437,26 @@ _SHARED_VALUES: Final = frozenset(
 )
 
 
-def _merge_attrs(state: TicketState, ticket: Mapping[str, Any]) -> None:
+def _merge_attrs(state: TicketState, ticket: Mapping[str, Any]) -> frozenset[str]:
+    """Merge the event's attributes into the ticket's; the fields whose value changed."""
+    attrs = state.attrs
+    changed: list[str] = []
     for key, value in ticket.items():
+        old = attrs.get(key)
+        if old != value:
+            changed.append(key)
+            if key == "custom_fields":
+                changed.extend(_changed_custom(old, value))
         if key in _SHARED_VALUES and isinstance(value, str):
             value = sys.intern(value)  # a million open tickets share a few departments
-        state.attrs[sys.intern(key)] = value
+        attrs[sys.intern(key)] = value
+    return frozenset(changed)
+
+
+def _changed_custom(old: Any, new: Any) -> list[str]:
+    old = old if isinstance(old, Mapping) else {}
+    new = new if isinstance(new, Mapping) else {}
+    return [f"custom_fields.{k}" for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
 
 
 def apply(
@@ -414,9 +483,8 @@ def apply(
     at = event.time
     if at_us is None:
         at_us = _us(at)
-    ctx = _Context(policy, state, step)
-    if event.ticket:
-        _merge_attrs(state, event.ticket)
+    changed = _merge_attrs(state, event.ticket) if event.ticket else frozenset()
+    ctx = _Context(policy, state, step, changed)
     kind = event.type
     if kind != "ticket.created" or state.created_at is not None:
         state.changed_at = at
@@ -424,20 +492,20 @@ def apply(
     if kind == "ticket.created":
         if state.created_at is not None:  # a second creation of a known ticket: an update
             ctx.run_rules(at, at_us)
-            ctx.apply_status(at, at_us)
-            return step
-        state.created_at = at
-        state.changed_at = at
-        state.level = policy.choose_level(state.facts(), at)
-        ctx.start(_answer_metric(state.attrs.get("source"), True), at, at_us)
-        ctx.start(RESOLUTION, at, at_us)
+        else:
+            state.created_at = at
+            state.changed_at = at
+            state.level = policy.choose_level(ctx.facts(), at)
+            ctx.start(_answer_metric(state.attrs.get("source"), True), at, at_us)
+            ctx.start(RESOLUTION, at, at_us)
     elif kind == "ticket.customer_replied":
         if state.created_at is None:
             state.created_at = at
-            state.level = policy.choose_level(state.facts(), at)
+            state.level = policy.choose_level(ctx.facts(), at)
             ctx.start(RESOLUTION, at, at_us)
         if not any(metric in state.running for metric in ANSWER_METRICS):
             ctx.start(_answer_metric(event.channel, not state.agent_answered), at, at_us)
+        periodic.on_customer_reply(ctx, _periodic_mode(ctx), at, at_us)
     elif kind == "ticket.answered":
         if not event.automated:
             state.agent_answered = True
@@ -446,33 +514,61 @@ def apply(
                 timer = running.get(metric)
                 if timer is not None:
                     ctx.stop(timer, at, at_us)
+            periodic.on_agent_answer(ctx, _periodic_mode(ctx), at, at_us)
     elif kind == "ticket.updated":
         ctx.run_rules(at, at_us)
-        ctx.apply_status(at, at_us)
     elif kind == "ticket.closed":
         state.closed = True
         state.ended_us = at_us
-        for timer in list(state.running.values()):
-            ctx.stop(timer, at, at_us)
+        ctx.close(at, at_us)
     elif kind == "ticket.reopened":
         state.closed = False
         state.ended_us = None
         ctx.run_rules(at, at_us)
         ctx.start("next_answer", at, at_us)
         ctx.start(RESOLUTION, at, at_us)
-        ctx.apply_status(at, at_us)
     elif kind == "ticket.deleted":
         state.deleted = True
         state.ended_us = at_us
         if state.running:
             for timer in list(state.running.values()):
-                ctx.cancel(timer, at, at_us, "ticket_deleted", deleted=True)
+                ctx.cancel(timer, at, at_us, "deleted", deleted=True)
         elif state.last_timer is not None:
             # a deletion notice: the ended timers leave the reports too
-            ctx.cancel(state.last_timer, at, at_us, "ticket_deleted", deleted=True)
+            ctx.cancel(state.last_timer, at, at_us, "deleted", deleted=True)
         state.attrs = {}
         state.last_timer = None
+        state.flip_us = None
+        return step
+    ctx.apply_conditions(at, at_us)
+    _plan_flip(ctx, at_us)
     return step
+
+
+def reevaluate(state: TicketState, at_us: int, policy: Policy) -> Step:
+    """Time alone changed a rule's or condition's answer at `at_us` (the ticket's `flip_us`):
+    choose the level again and judge its conditions there, as an event would (SPEC section 8)."""
+    step = Step()
+    if state.deleted:
+        return step
+    step.changed = True
+    ctx = _Context(policy, state, step)
+    at = _from_us(at_us)
+    ctx.run_rules(at, at_us)
+    ctx.apply_conditions(at, at_us)
+    _plan_flip(ctx, at_us)
+    return step
+
+
+def _plan_flip(ctx: _Context, at_us: int) -> None:
+    """Set the next instant after `at_us` at which time alone changes an answer, if any."""
+    tests = ctx.policy.time_tests
+    ctx.state.flip_us = next_flip_us(tests, ctx.facts(), at_us) if tests else None
+
+
+def _periodic_mode(ctx: _Context) -> str:
+    level = ctx.level()
+    return level.conditions.periodic_mode if level is not None else "between_agent_updates"
 
 
 def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy) -> Step:
@@ -566,6 +662,8 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
     }
     if state.ended_us is not None:  # only closed and deleted tickets carry it
         raw["e"] = state.ended_us
+    if state.flip_us is not None:  # only tickets whose rules or conditions time can change
+        raw["fl"] = state.flip_us
     return raw
 
 
@@ -589,11 +687,12 @@ def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         agent_answered=raw["aa"],
         closed=raw["cl"],
         deleted=raw["d"],
-        cycles=list(raw["cy"]),
+        cycles=[*raw["cy"], *[0] * (len(METRIC_INDEX) - len(raw["cy"]))],  # older rows: 5
         running=running,
         last_timer=last,
         seen=list(raw["sn"]),
         ended_us=ended,
+        flip_us=raw.get("fl"),
     )
 
 

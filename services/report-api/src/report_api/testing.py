@@ -98,7 +98,7 @@ def sla_event(
         corrects_breach=corrects_breach,
         breached=breached,
         paused=bool(paused) if paused is not None else type == "sla.paused",
-        reason="ticket_deleted" if ticket_deleted else None,
+        reason="deleted" if ticket_deleted else None,
         ticket_deleted=ticket_deleted,
         department=department,
         agent=agent,

@@ -3,8 +3,9 @@
 A binary heap keyed by instant in epoch microseconds. Cancelling is lazy: an entry carries its
 timer's version, and a stale one is dropped when it surfaces, so arming, cancelling and firing
 cost O(log n) whatever the number of open timers. Besides timers' warnings and dues, an entry
-may stand for a restored ticket not decoded yet (`PACKED`), or for the instant a closed ticket
-may be forgotten (`FORGET`); neither carries a timer.
+may stand for a restored ticket not decoded yet (`PACKED`), for the instant a closed ticket
+may be forgotten (`FORGET`), or for the instant its rules and conditions must be judged again
+because time alone changes their answer (`FLIP`); none of these carries a timer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sla_core.timers import TicketState, Timer, forget_at_us
 
 PACKED = "~packed"  # a restored ticket not decoded yet, at its earliest alarm
 FORGET = "~forget"  # a closed or deleted ticket whose reopen window ends here
+FLIP = "~flip"  # time alone changes a rule's or condition's answer for the ticket here
 
 # (instant, ticket, metric, arm counter, timer version, kind, timer). Ties at one instant break
 # by ticket and metric, so a restored heap fires in the same order as the original. A packed
@@ -60,6 +62,19 @@ class AlarmHeap:
         at_us = forget_at_us(state, reopen_window_us)
         if at_us is not None:
             heapq.heappush(self._heap, (at_us, state.ticket_id, "~", 0, 0, FORGET, None))
+
+    def _arm_flip(self, state: TicketState) -> None:
+        """Arm the ticket's next flip instant, if any (a stale entry is dropped when it
+        surfaces: the state's `flip_us` names the current one)."""
+        if state.flip_us is not None:
+            heapq.heappush(self._heap, (state.flip_us, state.ticket_id, "~", 0, 0, FLIP, None))
+
+    def _arm_ticket(self, state: TicketState, reopen_window_us: int) -> None:
+        """Arm everything of a ticket just decoded: its timers, its flip, its forgetting."""
+        self._arm(list(state.running.values()))
+        self._arm_flip(state)
+        if state.ended_us is not None:
+            self._arm_forget(state, reopen_window_us)
 
     @property
     def open_alarms(self) -> int:

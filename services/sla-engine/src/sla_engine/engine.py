@@ -18,7 +18,6 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -35,11 +34,13 @@ from sla_core.timers import (
     apply,
     fire,
     forget_at_us,
+    reevaluate,
     state_from_dict,
 )
 from sla_engine import watermark
-from sla_engine.alarms import PACKED, AlarmHeap, Entry
-from sla_engine.rows import SnapshotError, SnapshotRows, SnapshotTaking, StoredRow
+from sla_engine.alarms import FLIP, PACKED, AlarmHeap, Entry
+from sla_engine.packing import Packing
+from sla_engine.rows import SnapshotRows, SnapshotTaking, StoredRow
 from sla_engine.watermark import latest_event_us
 
 
@@ -53,7 +54,7 @@ class HandleResult:
 
 
 @dataclass
-class PartitionEngine(AlarmHeap, SnapshotTaking):
+class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
     """The state of one input partition; it moves between replicas with the partition."""
 
     partition: int
@@ -92,6 +93,8 @@ class PartitionEngine(AlarmHeap, SnapshotTaking):
                 heapq.heappop(heap)
                 if kind == PACKED:  # a packed ticket's earliest alarm: decode it, arm its timers
                     self._unpack(ticket_id)
+                elif kind == FLIP:
+                    outputs.extend(self._flip(ticket_id, at_us))
                 else:
                     self._forget(ticket_id, wm)
                 continue
@@ -147,12 +150,15 @@ class PartitionEngine(AlarmHeap, SnapshotTaking):
                 state = self.tickets[ticket_id] = TicketState(ticket_id)
         elif self._snapshot is not None and ticket_id in self._snapshot.waiting:
             self._copy_before_write(ticket_id)
+        flip_us = state.flip_us
         step: Step = apply(state, event, self.policy, event_us, self.dedup_window)
         self.open_timers += step.opened - step.ended
         if step.changed:
             self.dirty.add(ticket_id)
             if state.ended_us is not None:
                 self._arm_forget(state, self.policy.reopen_window_us)
+            if state.flip_us != flip_us:
+                self._arm_flip(state)
         outputs.extend(step.outputs)
         if step.armed:
             self._arm(step.armed)
@@ -175,6 +181,22 @@ class PartitionEngine(AlarmHeap, SnapshotTaking):
             and e.ticket_id not in unsaved
             and (e.type != "ticket.created" or to_us(e.time) <= horizon_us)
         }
+
+    def _flip(self, ticket_id: str, at_us: int) -> list[SlaEvent]:
+        """A flip entry surfaced: judge the ticket's rules and conditions again at its instant
+        (a stale entry, whose instant is no longer the ticket's next flip, does nothing)."""
+        state = self.tickets.get(ticket_id)
+        if state is None or state.flip_us != at_us:
+            return []
+        if self._snapshot is not None and ticket_id in self._snapshot.waiting:
+            self._copy_before_write(ticket_id)
+        step = reevaluate(state, at_us, self.policy)
+        self.open_timers += step.opened - step.ended
+        self.dirty.add(ticket_id)
+        if step.armed:
+            self._arm(step.armed)
+        self._arm_flip(state)
+        return step.outputs
 
     def _forget(self, ticket_id: str, watermark_us: int) -> None:
         """A forget entry surfaced: drop the ticket if its reopen window has passed (SPEC 10).
@@ -207,42 +229,6 @@ class PartitionEngine(AlarmHeap, SnapshotTaking):
             "max_event_us": self.max_event_us,
             "policy_version": self.policy.version,
         }
-
-    @property
-    def packed(self) -> int:
-        """Restored tickets not decoded yet."""
-        return len(self._packed)
-
-    def _unpack(self, ticket_id: str) -> TicketState | None:
-        """Decode a packed ticket and arm its timers; None if it is not packed."""
-        raw = self._packed.pop(ticket_id, None)
-        if raw is None:
-            return None
-        assert self._packed_policy is not None
-        try:
-            state = state_from_dict(ticket_id, orjson.loads(raw), self._packed_policy)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SnapshotError(
-                f"partition {self.partition}: the snapshot row of ticket {ticket_id!r}"
-                f" cannot be decoded: {exc!r}"
-            ) from exc
-        self.tickets[ticket_id] = state
-        self._arm(list(state.running.values()))
-        if state.ended_us is not None:
-            self._arm_forget(state, self.policy.reopen_window_us)
-        return state
-
-    def unpack_some(self, limit: int) -> int:
-        """Decode up to `limit` packed tickets (the service does this while it is idle, so a
-        restored partition ends up decoded without the restore waiting for it); how many."""
-        ids = list(islice(self._packed, limit))
-        for ticket_id in ids:
-            self._unpack(ticket_id)
-        return len(ids)
-
-    def unpack_all(self) -> None:
-        """Decode every packed ticket now."""
-        self.unpack_some(len(self._packed))
 
     @classmethod
     def restore(
@@ -285,6 +271,7 @@ class PartitionEngine(AlarmHeap, SnapshotTaking):
             state = state_from_dict(ticket_id, orjson.loads(raw), policy)
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
+            engine._arm_flip(state)
             if state.ended_us is not None:
                 engine._arm_forget(state, policy.reopen_window_us)
         engine.open_timers = open_timers + len(armed)

@@ -33,12 +33,14 @@ class TicketRow(NamedTuple):
 
 def ticket_row(state: TicketState, reopen_window_us: int) -> TicketRow:
     """The snapshot row of a ticket as it is now; its alarm is the earliest of its timers'
-    alarms and the instant it may be forgotten."""
+    alarms, its next flip and the instant it may be forgotten."""
     running = state.running
     alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
     forget_us = forget_at_us(state, reopen_window_us)
     if forget_us is not None:
         alarms.append(forget_us)
+    if state.flip_us is not None:
+        alarms.append(state.flip_us)
     return TicketRow(_dumps(state_to_dict(state)), min(alarms, default=None), len(running))
 
 

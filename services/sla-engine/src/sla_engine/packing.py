@@ -1,0 +1,64 @@
+"""Restored tickets kept in their snapshot form until first needed (the lazy restore).
+
+A restore keeps each ticket's state as the JSON bytes of its row, with one heap entry at the
+row's alarm (`PartitionEngine.restore`). A ticket is decoded when an event comes for it, when that
+entry surfaces, or while the service is idle (`unpack_some`), so a restart with a million open
+timers costs a row each, not the building of every timer.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import orjson
+
+from sla_core.policy import Policy
+from sla_core.timers import TicketState, state_from_dict
+from sla_engine.rows import SnapshotError
+
+
+class Packing:
+    """The packed side of `PartitionEngine`: restored tickets not decoded yet."""
+
+    partition: int
+    policy: Policy
+    tickets: dict[str, TicketState]
+    _packed: dict[str, bytes]
+    _packed_policy: Policy | None
+
+    def _arm_ticket(self, state: TicketState, reopen_window_us: int) -> None:
+        raise NotImplementedError
+
+    @property
+    def packed(self) -> int:
+        """Restored tickets not decoded yet."""
+        return len(self._packed)
+
+    def _unpack(self, ticket_id: str) -> TicketState | None:
+        """Decode a packed ticket and arm its timers; None if it is not packed."""
+        raw = self._packed.pop(ticket_id, None)
+        if raw is None:
+            return None
+        assert self._packed_policy is not None
+        try:
+            state = state_from_dict(ticket_id, orjson.loads(raw), self._packed_policy)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotError(
+                f"partition {self.partition}: the snapshot row of ticket {ticket_id!r}"
+                f" cannot be decoded: {exc!r}"
+            ) from exc
+        self.tickets[ticket_id] = state
+        self._arm_ticket(state, self.policy.reopen_window_us)
+        return state
+
+    def unpack_some(self, limit: int) -> int:
+        """Decode up to `limit` packed tickets (the service does this while it is idle, so a
+        restored partition ends up decoded without the restore waiting for it); how many."""
+        ids = list(islice(self._packed, limit))
+        for ticket_id in ids:
+            self._unpack(ticket_id)
+        return len(ids)
+
+    def unpack_all(self) -> None:
+        """Decode every packed ticket now."""
+        self.unpack_some(len(self._packed))
