@@ -39,6 +39,7 @@ from sla_core.conditions import (
     NO_CONDITIONS,
     PERIODIC_MODES,
     LevelConditions,
+    conflicts,
     either,
     status_condition,
     time_tests,
@@ -526,8 +527,19 @@ def summarize(policy: Policy) -> str:
         lines.append(f"  {level.name} [{level.calendar.name}]: {targets}")
         if level.warnings:
             lines.append("    warnings: " + ", ".join(w.label for w in level.warnings))
-        if level.pause_when_status:
-            lines.append("    paused while: " + ", ".join(sorted(level.pause_when_status)))
+        conditions = level.conditions
+        for what, condition in (
+            ("pause when", conditions.pause),
+            ("reset when", conditions.reset),
+            ("cancel when", conditions.cancel),
+        ):
+            if condition is not None:
+                lines.append(f"    {what} {condition}")
+        if conditions.close_before_answer != "fulfil" or "first_answer" in level.targets:
+            lines.append(f"    close before answer: {conditions.close_before_answer}")
+        if "periodic_update" in level.targets:
+            lines.append(f"    periodic update: {conditions.periodic_mode}")
+        lines.extend(f"    warning: {text}" for text in conflicts(level.name, conditions))
     lines.append(f"default level: {policy.default_level or 'none (unmatched tickets get no SLA)'}")
     lines.append(f"rules ({len(policy.rules)}):")
     for index, rule in enumerate(policy.rules):
