@@ -21,7 +21,7 @@ again there, in event time, exactly as at an event: live, in a replay and after 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -45,8 +45,18 @@ class LevelConditions:
     close_before_answer: str = "fulfil"
     periodic_mode: str = "between_agent_updates"  # how periodic_update runs (module periodic)
 
+    # whether an event that changes no field leaves the verdict as it was, so the conditions
+    # need no judging then: no condition tests changed_at (which every event moves), and
+    # reset_when holds only on a change; time flips are judged apart, at their instants
+    quiet: bool = field(init=False, repr=False, compare=False)
+    judged: bool = field(init=False, repr=False, compare=False)  # has pause or cancel at all
 
-NO_CONDITIONS: Final = LevelConditions()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "judged", self.pause is not None or self.cancel is not None)
+        tests = (self.pause, self.reset, self.cancel)
+        moves = any("changed_at" in fields_tested(c) for c in tests)
+        quiet = not moves and (self.reset is None or needs_change(self.reset))
+        object.__setattr__(self, "quiet", quiet)
 
 
 class Verdict(NamedTuple):
@@ -113,6 +123,23 @@ def _leaves(condition: Condition | None) -> Iterator[FieldTest]:
         yield from _leaves(condition.condition)
 
 
+def fields_tested(condition: Condition | None) -> set[str]:
+    """The fields a condition looks at."""
+    return {test.field for test in _leaves(condition)}
+
+
+def needs_change(condition: Condition) -> bool:
+    """Whether the condition can hold only on an event that changed some field: it cannot
+    hold without one of its `changed` tests holding."""
+    if isinstance(condition, FieldTest):
+        return condition.op == "changed" and condition.value is True
+    if isinstance(condition, AllOf):
+        return any(needs_change(c) for c in condition.conditions)
+    if isinstance(condition, AnyOf):
+        return all(needs_change(c) for c in condition.conditions)
+    return False
+
+
 def status_condition(statuses: Iterable[str]) -> Condition | None:
     """`pause_when_status` as the condition it is shorthand for."""
     values = tuple(sorted(statuses))
@@ -144,3 +171,6 @@ def conflicts(name: str, conditions: LevelConditions) -> list[str]:
                 f"a ticket meant to pause may have its timers ended instead"
             )
     return found
+
+
+NO_CONDITIONS: Final = LevelConditions()  # a level that says nothing beyond its targets

@@ -41,6 +41,7 @@ from sla_core.conditions import (
     LevelConditions,
     conflicts,
     either,
+    fields_tested,
     status_condition,
     time_tests,
 )
@@ -150,6 +151,13 @@ class Policy:
     # every older_than/newer_than test of the rules and the levels' conditions: what can make a
     # ticket's answers change with time alone (sla_core.conditions)
     time_tests: tuple[FieldTest, ...] = field(default=(), hash=False)
+    # whether a rule tests changed_at, which every event moves: then every event runs the rules
+    rules_test_changed_at: bool = False
+
+    @functools.cached_property
+    def has_periodic(self) -> bool:
+        """Whether some level has a periodic_update target."""
+        return any("periodic_update" in level.targets for level in self.levels.values())
 
     def choose_level(self, facts: Mapping[str, Any], now: datetime) -> str | None:
         """The level for a ticket's facts at event time `now`.
@@ -332,6 +340,7 @@ class _Builder:
             rules=rules,
             source=source,
             reopen_window_us=reopen_window_us,
+            rules_test_changed_at=any("changed_at" in fields_tested(r.condition) for r in rules),
             time_tests=time_tests(
                 [r.condition for r in rules]
                 + [c for lv in levels.values() for c in _conditions_of(lv.conditions)]

@@ -58,6 +58,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,10 +159,21 @@ class FieldTest(Condition):
     op: str
     value: Any
     kind: FieldKind
+    # a string field tested with in/not_in: its values as a set, for a hash lookup
+    _members: frozenset[str] | None = dataclass_field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind is FieldKind.STRING and self.op in ("in", "not_in"):
+            object.__setattr__(self, "_members", frozenset(self.value))
 
     def evaluate(self, facts: Mapping[str, Any], now: datetime) -> bool:
         """Apply the operator to the field's value in `facts` (see the module docstring)."""
         actual = lookup(facts, self.field)
+        members = self._members
+        if members is not None and type(actual) is str:
+            return (actual in members) is (self.op == "in")
         if self.kind is FieldKind.TIMESTAMP or (self.kind is FieldKind.ANY and self.op in _AGE):
             actual = _as_datetime(actual)
         if self.op == "exists":

@@ -21,12 +21,12 @@ from typing import Any, Final
 from sla_core import periodic
 from sla_core._weekly import US
 from sla_core.calendar import ALWAYS_OPEN, Calendar
-from sla_core.conditions import judge, next_flip_us
+from sla_core.conditions import Verdict, judge, next_flip_us
 from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
+from sla_core.facts import TicketFacts
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
-from sla_core.rules import CHANGED
 
 ANSWER_METRICS: Final[tuple[Metric, ...]] = (
     "first_answer",
@@ -154,15 +154,10 @@ class TicketState:
     ended_us: int | None = None  # when it was closed or deleted (None while open)
     flip_us: int | None = None  # the next instant time alone changes a rule's or condition's answer
 
-    def facts(self, changed: frozenset[str] = frozenset()) -> dict[str, Any]:
+    def facts(self, changed: frozenset[str] = frozenset()) -> TicketFacts:
         """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted,
         and the fields the event being applied `changed`."""
-        facts = dict(self.attrs)
-        facts["created_at"] = self.created_at
-        facts["changed_at"] = self.changed_at
-        facts["deleted"] = self.deleted
-        facts[CHANGED] = changed
-        return facts
+        return TicketFacts(self.attrs, self.created_at, self.changed_at, self.deleted, changed)
 
 
 @dataclass(slots=True)
@@ -179,7 +174,7 @@ class Step:
 class _Context:
     """Builds SLA events for one ticket under one policy."""
 
-    __slots__ = ("_facts", "changed", "policy", "state", "step")
+    __slots__ = ("_facts", "_verdict", "changed", "flipping", "policy", "state", "step")
 
     def __init__(
         self, policy: Policy, state: TicketState, step: Step, changed: frozenset[str] = frozenset()
@@ -188,9 +183,20 @@ class _Context:
         self.state = state
         self.step = step
         self.changed = changed  # the fields the event being applied changed
-        self._facts: dict[str, Any] | None = None
+        self.flipping = False  # judging again because time alone changed an answer
+        self._facts: TicketFacts | None = None
+        self._verdict: tuple[Level, Verdict] | None = None
 
-    def facts(self) -> dict[str, Any]:
+    def verdict(self, level: Level, at: datetime) -> Verdict:
+        """The level's conditions on this event's facts (judged once per event and level)."""
+        cached = self._verdict
+        if cached is not None and cached[0] is level:
+            return cached[1]
+        verdict = judge(level.conditions, self.facts(), at)
+        self._verdict = (level, verdict)
+        return verdict
+
+    def facts(self) -> TicketFacts:
         """The ticket's facts for this event (its attributes do not change while it applies)."""
         if self._facts is None:
             self._facts = self.state.facts(self.changed)
@@ -275,8 +281,8 @@ class _Context:
         if target is None:
             return
         conditions = level.conditions
-        at_dt = at
-        if conditions.cancel is not None and conditions.cancel.evaluate(self.facts(), at_dt):
+        judged = conditions.judged and self.verdict(level, at)
+        if judged and judged.cancel:
             return  # no timer starts while the level's cancel condition holds
         index = METRIC_INDEX[metric]
         cycle = state.cycles[index] = state.cycles[index] + 1
@@ -287,7 +293,7 @@ class _Context:
         self.step.opened += 1
         self.emit(timer, "sla.started", at, at_us, elapsed_us=0)
         self.step.armed.append(timer)
-        if conditions.pause is not None and conditions.pause.evaluate(self.facts(), at):
+        if judged and judged.pause:
             self.pause(timer, at, at_us)
 
     def _retarget(self, timer: Timer, level: Level, at_us: int) -> None:
@@ -399,7 +405,9 @@ class _Context:
         state = self.state
         if level is None or not state.running:
             return
-        verdict = judge(level.conditions, self.facts(), at)
+        if not self.changed and level.conditions.quiet and not self.flipping:
+            return  # nothing the conditions test moved: their verdict stands
+        verdict = self.verdict(level, at)
         if verdict.cancel:
             for timer in list(state.running.values()):
                 self.cancel(timer, at, at_us, "cancel_condition")
@@ -499,14 +507,19 @@ def apply(
             ctx.start(_answer_metric(state.attrs.get("source"), True), at, at_us)
             ctx.start(RESOLUTION, at, at_us)
     elif kind == "ticket.customer_replied":
+        if state.created_at is not None and (changed or policy.rules_test_changed_at):
+            ctx.run_rules(at, at_us)  # the level is chosen again whenever what it tests moved
         if state.created_at is None:
             state.created_at = at
             state.level = policy.choose_level(ctx.facts(), at)
             ctx.start(RESOLUTION, at, at_us)
         if not any(metric in state.running for metric in ANSWER_METRICS):
             ctx.start(_answer_metric(event.channel, not state.agent_answered), at, at_us)
-        periodic.on_customer_reply(ctx, _periodic_mode(ctx), at, at_us)
+        if policy.has_periodic:
+            periodic.on_customer_reply(ctx, _periodic_mode(ctx), at, at_us)
     elif kind == "ticket.answered":
+        if state.created_at is not None and (changed or policy.rules_test_changed_at):
+            ctx.run_rules(at, at_us)
         if not event.automated:
             state.agent_answered = True
             running = state.running
@@ -514,7 +527,8 @@ def apply(
                 timer = running.get(metric)
                 if timer is not None:
                     ctx.stop(timer, at, at_us)
-            periodic.on_agent_answer(ctx, _periodic_mode(ctx), at, at_us)
+            if policy.has_periodic:
+                periodic.on_agent_answer(ctx, _periodic_mode(ctx), at, at_us)
     elif kind == "ticket.updated":
         ctx.run_rules(at, at_us)
     elif kind == "ticket.closed":
@@ -553,6 +567,7 @@ def reevaluate(state: TicketState, at_us: int, policy: Policy) -> Step:
         return step
     step.changed = True
     ctx = _Context(policy, state, step)
+    ctx.flipping = True
     at = _from_us(at_us)
     ctx.run_rules(at, at_us)
     ctx.apply_conditions(at, at_us)
