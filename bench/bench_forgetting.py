@@ -18,6 +18,9 @@ tickets closed in the last 24 h of event time at both points, so growth per tick
 forgotten ticket leaves behind. The reference runs the same stream with a window longer than
 the year (nothing forgotten), over fewer tickets: its growth per ticket is what a closed ticket
 costs while it is kept, today's cost without forgetting.
+
+Diagnosis: `python -m bench.bench_forgetting COUNT WARMUP WINDOW trace` runs the same with
+tracemalloc on and adds the largest growths between the two points by file and line.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,9 +69,23 @@ def _snapshot_round(engine: PartitionEngine) -> None:
     engine.snapshot_saved(snapshot)
 
 
+_traces: list[tracemalloc.Snapshot] = []
+
+
 def _settled() -> tuple[int, int]:
     gc.collect()
+    if tracemalloc.is_tracing():
+        _traces.append(tracemalloc.take_snapshot())
     return rss_bytes(), sys.getallocatedblocks()
+
+
+def traced_growth(top: int = 10) -> list[str]:
+    """With tracing on (the `trace` argument; a diagnosis, not the metric: tracing costs time
+    and memory of its own), what grew between the two points, by file and line."""
+    if len(_traces) < 2:
+        return []
+    diff = _traces[-1].compare_to(_traces[0], "lineno")
+    return [str(d) for d in diff[:top] if d.size_diff or d.count_diff]
 
 
 def side(count: int, warmup: int, window: str) -> dict[str, Any]:
@@ -181,4 +199,10 @@ def run(profile: Profile, wanted: set[str]) -> list[Metric]:
 
 if __name__ == "__main__":
     n, warm, window_arg = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    print(json.dumps(side(n, warm, window_arg)))
+    trace = sys.argv[4:] == ["trace"]
+    if trace:
+        tracemalloc.start(5)
+    result = side(n, warm, window_arg)
+    if trace:
+        result["traced_growth"] = traced_growth()
+    print(json.dumps(result))
