@@ -25,7 +25,13 @@ from bench.harness import (
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
-AREAS = ("bench_business_time", "bench_timers", "bench_engine", "bench_reports")
+AREAS = (
+    "bench_business_time",
+    "bench_timers",
+    "bench_forgetting",
+    "bench_engine",
+    "bench_reports",
+)
 
 
 def select(only: str | None) -> set[str]:

@@ -14,7 +14,10 @@ then a fresh EngineService is started and timed until it reports ready (group jo
 partition restored). The reference is the bare fetch of the same rows from PostgreSQL. A restored
 ticket stays in its snapshot form until an event or its earliest alarm needs it (see
 sla_engine.engine), so the details also give what decoding every ticket at once costs after
-ready: the work the restore deferred, spread over the first touches.
+ready: the work the restore deferred, spread over the first touches. The value is measured with
+`Profile.forgotten_rows` tickets forgotten behind the snapshot (table engine_forgotten, SPEC 10),
+in a second consumer group holding a copy of the same rows; the details give the restart of the
+first group, without them.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from sla_engine.engine import PartitionEngine
 METRICS = ("engine_throughput_vs_relay", "restart_ready_seconds")
 PARTITIONS = 3
 SESSION_MS = 3000
+RESTART_ROUNDS = 2  # restarts without and with forgotten tickets, alternated
 EVENT_TYPES = ("ticket.created", "ticket.answered", "ticket.closed")
 
 
@@ -268,13 +272,52 @@ async def fetch_rows(settings: EngineSettings) -> tuple[float, int]:
         await conn.close()
 
 
-async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
-    tag = uuid.uuid4().hex[:8]
-    topic = f"restart-{tag}"
-    settings = settings_for(infra, policy_file, topic, tag)
-    await create_topics(infra.bootstrap_servers, topic)
-    tickets = await write_snapshots(settings, profile.timers)
-    fetch_s, rows = await fetch_rows(settings)
+async def copy_snapshot(source: EngineSettings, target: EngineSettings) -> None:
+    """The snapshot of `source`'s group, written again for `target`'s group (same topic)."""
+    conn = await asyncpg.connect(source.database_url)
+    try:
+        for table, columns in (
+            ("engine_tickets", "topic, partition, ticket_id, state, alarm_us, running"),
+            ("engine_partitions", "topic, partition, next_offset, meta"),
+        ):
+            await conn.execute(
+                f"INSERT INTO {table} (group_id, {columns})"
+                f" SELECT $1, {columns} FROM {table} WHERE group_id = $2 AND topic = $3",
+                target.engine_group_id,
+                source.engine_group_id,
+                source.ticket_topic,
+            )
+    finally:
+        await conn.close()
+
+
+async def write_forgotten(settings: EngineSettings, count: int) -> tuple[float, int, int]:
+    """`count` engine_forgotten rows for the group and topic, spread over the partitions, ids
+    distinct from the snapshot's tickets (COPY); seconds taken, rows for the group, table bytes."""
+    conn = await asyncpg.connect(settings.database_url)
+    group, topic = settings.engine_group_id, settings.ticket_topic
+    try:
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "engine_forgotten",
+            records=((group, topic, n % PARTITIONS, f"gone-{n}") for n in range(count)),
+            columns=["group_id", "topic", "partition", "ticket_id"],
+        )
+        await conn.execute("ANALYZE engine_forgotten")
+        copy_s = time.perf_counter() - started
+        rows = await conn.fetchval(
+            "SELECT count(*) FROM engine_forgotten WHERE group_id = $1 AND topic = $2",
+            group,
+            topic,
+        )
+        size = await conn.fetchval("SELECT pg_total_relation_size('engine_forgotten')")
+        return copy_s, int(rows), int(size)
+    finally:
+        await conn.close()
+
+
+async def time_restart(settings: EngineSettings) -> tuple[float, float, list[PartitionEngine]]:
+    """A fresh EngineService from bootstrap to ready: (seconds, restore seconds, engines)."""
     started = time.perf_counter()
     service = bootstrap(settings)
     await service.start()
@@ -292,8 +335,41 @@ async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    return ready_s, restore_s, engines
+
+
+async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
+    """Restart to ready with the snapshot of `profile.timers` open timers, and with the same
+    snapshot plus `profile.forgotten_rows` forgotten tickets in engine_forgotten (SPEC 10): two
+    consumer groups on one topic, restarted in turn; the median with forgotten tickets is the
+    metric's value."""
+    tag = uuid.uuid4().hex[:8]
+    topic = f"restart-{tag}"
+    plain = settings_for(infra, policy_file, topic, tag)
+    with_forgotten = settings_for(infra, policy_file, topic, f"{tag}f")
+    await create_topics(infra.bootstrap_servers, topic)
+    tickets = await write_snapshots(plain, profile.timers)
+    await copy_snapshot(plain, with_forgotten)
+    copy_s, forgotten_rows, forgotten_bytes = await write_forgotten(
+        with_forgotten, profile.forgotten_rows
+    )
+    fetch_s, rows = await fetch_rows(plain)
+    # alternated, twice each, so that neither side has the first or the last turn only
+    runs: dict[str, list[tuple[float, float]]] = {"without": [], "with": []}
+    engines: list[PartitionEngine] = []
+    forgotten_engines: list[PartitionEngine] = []
+    for _ in range(RESTART_ROUNDS):
+        plain_s, plain_restore_s, plain_engines = await time_restart(plain)
+        runs["without"].append((plain_s, plain_restore_s))
+        engines = engines or plain_engines
+        ready_s, restore_s, forgotten_engines = await time_restart(with_forgotten)
+        runs["with"].append((ready_s, restore_s))
+    ready_s = statistics.median(r for r, _ in runs["with"])
+    restore_s = statistics.median(r for _, r in runs["with"])
+    plain_s = statistics.median(r for r, _ in runs["without"])
+    plain_restore_s = statistics.median(r for _, r in runs["without"])
     # what the restore left for later: each ticket is decoded when first needed; all at once:
-    open_timers = sum(e.open_timers for e in engines)
+    open_timers = sum(e.open_timers for e in forgotten_engines)
     packed = sum(e.packed for e in engines)
     decode_started = time.perf_counter()
     for engine in engines:
@@ -309,12 +385,22 @@ async def restart(infra: Infra, policy_file: Path, profile: Profile) -> Metric:
         details={
             "open_timers_restored": open_timers,
             "tickets": tickets,
+            "forgotten_rows_behind_snapshot": forgotten_rows,
             "rows_fetched_by_reference": rows,
             "restore_seconds": round(restore_s, 2),
+            "join_and_start_seconds": round(ready_s - restore_s, 2),
+            "without_forgotten_ready_seconds": round(plain_s, 2),
+            "without_forgotten_restore_seconds": round(plain_restore_s, 2),
+            "without_forgotten_join_and_start_seconds": round(plain_s - plain_restore_s, 2),
+            "forgotten_copy_seconds": round(copy_s, 2),
+            "engine_forgotten_table_mib": round(forgotten_bytes / 2**20, 1),
             "tickets_left_packed": packed,
             "decoding_them_all_later_seconds": round(decode_s, 2),
-            "join_and_start_seconds": round(ready_s - restore_s, 2),
             "session_timeout_ms": SESSION_MS,
+            "ready_seconds_runs": [round(r, 2) for r, _ in runs["with"]],
+            "without_forgotten_ready_seconds_runs": [round(r, 2) for r, _ in runs["without"]],
+            "order": "without, with, without, with (separate groups, same topic and snapshot"
+            " rows; medians)",
         },
     )
 

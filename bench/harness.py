@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "projection_events_per_second",
     "projection_vs_copy",
     "timer_churn_vs_asyncio",
+    "retained_bytes_per_forgotten_ticket",
 )
 
 
@@ -296,6 +297,9 @@ class Profile:
     kafka_events: int  # messages through the relay and the engine
     report_rows: int  # timers in the report tables
     projection_events: int  # SLA events through the projection
+    forgotten_tickets: int  # tickets created, closed and forgotten (memory per forgotten one)
+    forgotten_reference_tickets: int  # the same stream with nothing forgotten
+    forgotten_rows: int  # engine_forgotten rows behind the snapshot at restart
 
 
 PROFILES = {
@@ -310,6 +314,9 @@ PROFILES = {
         kafka_events=600,
         report_rows=2_000,
         projection_events=400,
+        forgotten_tickets=20_000,
+        forgotten_reference_tickets=5_000,
+        forgotten_rows=5_000,
     ),
     "quick": Profile(
         name="quick",
@@ -322,6 +329,9 @@ PROFILES = {
         kafka_events=30_000,
         report_rows=1_000_000,
         projection_events=20_000,
+        forgotten_tickets=1_000_000,
+        forgotten_reference_tickets=200_000,
+        forgotten_rows=1_000_000,
     ),
     "full": Profile(
         name="full",
@@ -334,5 +344,8 @@ PROFILES = {
         kafka_events=300_000,
         report_rows=10_000_000,
         projection_events=200_000,
+        forgotten_tickets=1_000_000,
+        forgotten_reference_tickets=200_000,
+        forgotten_rows=1_000_000,
     ),
 }

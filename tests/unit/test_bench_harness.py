@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_business_time, bench_timers, workload
+from bench import bench_business_time, bench_forgetting, bench_timers, workload
 from bench.__main__ import select
 from bench.harness import (
     METRIC_NAMES,
@@ -153,3 +153,15 @@ def test_workload_dues_fall_in_the_window() -> None:
     assert due_us == int(first_due.timestamp() * 1_000_000)
     breaches = engine.advance(due_us + 10_000_001)
     assert sum(e.type == "sla.breached" for e in breaches) == 100
+
+
+def test_forgetting_benchmark_holds_only_the_window_at_tiny_size() -> None:
+    # 6,000 tickets, one every 31.5 s of event time: about 2.2 days, past two 24 h windows
+    result = bench_forgetting.side(6_000, 3_000, bench_forgetting.WINDOW)
+    window_tickets = 86_400 / bench_forgetting.STEP.total_seconds()
+    assert result["events"] == 3 * 6_000
+    assert result["tickets_held_after_last_close"] == result["of_them_within_window"]
+    assert result["tickets_held_after_last_close"] <= window_tickets + 1
+    assert result["open_timers"] == 0 and result["forgotten_unsaved"] == 0
+    kept = bench_forgetting.side(2_000, 200, bench_forgetting.NO_FORGETTING)
+    assert kept["tickets_held_after_last_close"] == 2_000
