@@ -53,7 +53,7 @@ class Services:
         return cls(
             settings=settings,
             metrics=metrics,
-            tokens=TokenCheck(settings.tokens(), open=settings.api_open),
+            tokens=TokenCheck(settings.grants(), open=settings.api_open),
             cursors=CursorCodec(
                 secret_from(settings.cursor_secret.get_secret_value(), settings.tokens())
             ),
