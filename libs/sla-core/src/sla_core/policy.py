@@ -25,7 +25,7 @@ import importlib.resources
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -143,6 +143,8 @@ class Policy:
     source: str = "<policy>"
     # how long a closed or deleted ticket is kept for a reopen, in event time (SPEC section 10)
     reopen_window_us: int = DEFAULT_REOPEN_WINDOW_US
+    # the YAML as parsed (the policy registry keeps it); not part of the policy's identity
+    text: str = field(default="", compare=False, repr=False)
 
     def choose_level(self, facts: Mapping[str, Any], now: datetime) -> str | None:
         """The level for a ticket's facts at event time `now`.
@@ -188,7 +190,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         found += [(p, m, None) for p, m in builder.problems]
     if found or policy is None:
         raise PolicyError(_problems(doc, found) or [Problem("", "invalid policy")], source)
-    return policy
+    return replace(policy, text=text)
 
 
 def _problems(

@@ -38,6 +38,17 @@ class ApiSettings(BaseSettings):
     projection_statement_timeout_ms: int = Field(
         120_000, ge=0, description="statement_timeout of the projection's connection (0: none)."
     )
+    ticket_topic: str = Field("tickets.events", description="The ticket events the archive keeps.")
+    archive_enabled: bool = Field(True, description="`serve` runs the archive consumer.")
+    archive_group_id: str = "report-api-archive"
+    archive_schema: str = Field(
+        "sla_archive",
+        description="Schema of the ticket event archive: its own, so a rebuild leaves it be.",
+    )
+    archive_max_records: int = Field(5000, ge=1, description="Records per archive batch.")
+    engine_schema: str = Field(
+        "public", description="Schema of the engine's tables: the policy registry is read there."
+    )
     api_tokens: SecretStr = Field(
         SecretStr(""),
         description="Comma-separated bearer tokens, each `token` or `token:scope+scope` "
@@ -64,7 +75,7 @@ class ApiSettings(BaseSettings):
     pool_max_size: int = Field(10, ge=1)
     log_level: str = "INFO"
 
-    @field_validator("database_schema")
+    @field_validator("database_schema", "archive_schema", "engine_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
         # It is spliced into SET search_path, so only plain identifiers are allowed.

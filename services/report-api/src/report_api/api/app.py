@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from report_api import problems
 from report_api.api.deps import require_scope
 from report_api.api.responses import fix_openapi, problem_responses
-from report_api.api.routes import compliance, health, log, tickets
-from report_api.auth import READ_REPORTS
+from report_api.api.routes import compliance, health, log, policies, tickets
+from report_api.auth import ADMIN_POLICIES, READ_REPORTS
 from report_api.config import ApiSettings
 from report_api.metrics import Metrics
 from report_api.services import Services
@@ -140,6 +140,7 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
         openapi_tags=[
             {"name": "reports", "description": "Compliance report and SLA log."},
             {"name": "tickets", "description": "One ticket's timers."},
+            {"name": "policies", "description": "The policy versions the engine has loaded."},
             {"name": "operations", "description": "Probes and metrics; no token needed."},
         ],
     )
@@ -151,6 +152,7 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
         (compliance.router, READ_REPORTS),
         (log.router, READ_REPORTS),
         (tickets.router, READ_REPORTS),
+        (policies.router, ADMIN_POLICIES),
     ):
         app.include_router(
             router, prefix="/v1", dependencies=[Depends(require_scope(scope))], responses=guarded
