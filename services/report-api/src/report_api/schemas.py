@@ -161,6 +161,11 @@ class Readiness(BaseModel):
     projection: Literal["running", "starting", "disabled"] = Field(
         description="running: the consumer holds its partitions; disabled: not in this process."
     )
+    archive: Literal["running", "starting", "disabled"] = Field(
+        "disabled",
+        description="The ticket event archive's consumer, likewise. Shown, not required: the "
+        "reports do not read the archive, so a lagging archive does not make the API unready.",
+    )
 
 
 class PolicyVersionRow(BaseModel):
