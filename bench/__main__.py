@@ -25,7 +25,7 @@ from bench.harness import (
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
-AREAS = ("bench_business_time", "bench_timers", "bench_engine", "bench_reports")
+AREAS = ("bench_business_time", "bench_timers", "bench_engine", "bench_reports", "bench_archive")
 
 
 def select(only: str | None) -> set[str]:
