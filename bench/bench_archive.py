@@ -63,7 +63,8 @@ def records(topic: str, count: int) -> list[Record]:
     for i in range(count):
         at = ORIGIN + timedelta(seconds=(i * 7919) % (90 * 86400))
         ticket = f"t-{i // 4}"
-        event_id = f"e-{i - 1}" if i % 100 == 99 else f"e-{i}"  # 1% re-sent
+        # unique per topic (a round is new events), 1% re-sent within it
+        event_id = f"{topic}-{i - 1}" if i % 100 == 99 else f"{topic}-{i}"
         data = {"ticket": {"status": "open", "department": "support", "priority": "high"}}
         if i % 200 == 7:
             value, headers = b"{broken", [("trace", b"x")]
