@@ -31,6 +31,7 @@ AREAS = (
     "bench_forgetting",
     "bench_engine",
     "bench_reports",
+    "bench_archive",
 )
 
 

@@ -36,6 +36,7 @@ METRIC_NAMES = (
     "csv_vs_copy",
     "projection_events_per_second",
     "projection_vs_copy",
+    "archive_vs_copy",
     "timer_churn_vs_asyncio",
     "retained_bytes_per_forgotten_ticket",
 )

@@ -19,9 +19,11 @@ from report_api.testing import produce, sla_event
 from sla_devtools.infra import Infra
 from tests.reliability.support.harness import LEDGER
 from tests.reliability.support.procs import ServiceProcess
-from tests.reliability.support.reportapi import AUTH, log_rows, report_api
+from tests.reliability.support.reportapi import AUTH, TOKEN, log_rows, report_api
 from tests.support.kafka import create_topics
 
+ADMIN_TOKEN = "admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TODAY = datetime.now(UTC).date()
 RANGE = {"from": str(TODAY - timedelta(days=2)), "to": str(TODAY + timedelta(days=2))}
 OPEN_ROUTES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"}
@@ -79,7 +81,13 @@ async def api(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
             )
     await produce(infra.bootstrap_servers, topic, events)
     log = tmp_path_factory.mktemp("security") / "report-api.log"
-    process = await report_api(infra.database_url, infra.bootstrap_servers, topic, log)
+    process = await report_api(
+        infra.database_url,
+        infra.bootstrap_servers,
+        topic,
+        log,
+        api_tokens=f"{TOKEN},{ADMIN_TOKEN}:policies:admin",
+    )
     process.start()
     client = httpx.AsyncClient(base_url=process.url, timeout=30)
     try:
@@ -106,10 +114,12 @@ def count(kind: str, n: int = 1) -> None:
     LEDGER.fault(kind, n)
 
 
-async def test_every_report_route_refuses_a_missing_or_wrong_token(api: Api) -> None:
+async def test_every_route_refuses_a_missing_or_wrong_token_and_a_token_without_its_scope(
+    api: Api,
+) -> None:
     paths = (await api.client.get("/openapi.json")).json()["paths"]
     guarded = [p for p in paths if p not in OPEN_ROUTES and p.startswith("/v1")]
-    assert len(guarded) >= 3, guarded
+    assert len(guarded) >= 5, guarded
     bad_headers: list[dict[str, str]] = [
         {},
         {"Authorization": "Bearer wrong-token-0123456789"},
@@ -119,7 +129,9 @@ async def test_every_report_route_refuses_a_missing_or_wrong_token(api: Api) -> 
         {"Authorization": AUTH["Authorization"][:-1]},
     ]
     for path in guarded:
-        url = path.replace("{ticket_id}", "sec-1")
+        url = path.replace("{ticket_id}", "sec-1").replace("{version}", "sha256:0")
+        admin_only = path.startswith("/v1/policies")
+        right, wrong = (ADMIN, AUTH) if admin_only else (AUTH, ADMIN)
         for headers in bad_headers:
             for query in ({}, {"format": "csv"}):
                 response = await api.client.get(url, headers=headers, params=query)
@@ -127,7 +139,14 @@ async def test_every_report_route_refuses_a_missing_or_wrong_token(api: Api) -> 
                 assert "sec-1" not in response.text and "support" not in response.text
                 count("request without a valid token")
         params = RANGE if "compliance" in url else {}
-        assert (await api.client.get(url, headers=AUTH, params=params)).status_code == 200
+        refused = await api.client.get(url, headers=wrong, params=params)
+        assert refused.status_code == 403, (url, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert ("policies:admin" if admin_only else "reports:read") in refused.json()["detail"]
+        assert "sec-1" not in refused.text and "support" not in refused.text
+        count("request with a token without the route's scope")
+        allowed = await api.client.get(url, headers=right, params=params)
+        assert allowed.status_code == (404 if "{version}" in path else 200), (url, allowed.text)
 
 
 async def test_sort_and_filters_cannot_inject_sql(api: Api) -> None:

@@ -28,7 +28,14 @@ FORBIDDEN = {
 ENGINE_LAYERS = [
     {"watermark", "rows", "alarms", "packing", "engine", "collector", "config", "metrics"},
     {"ports", "intake", "policy_reload", "check_policy"},
-    {"adapters.kafka", "adapters.snapshots", "outputs", "snapshotting", "partitions"},
+    {
+        "adapters.kafka",
+        "adapters.snapshots",
+        "adapters.policy_registry",
+        "outputs",
+        "snapshotting",
+        "partitions",
+    },
     {"service"},
     {"bootstrap", "http"},
     {"__main__"},

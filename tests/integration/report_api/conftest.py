@@ -40,6 +40,7 @@ class Stream:
             "database_url": self.database_url,
             "api_tokens": TOKEN,
             "projection_enabled": False,
+            "archive_enabled": False,
             "kafka_session_timeout_ms": 3000,
             **overrides,
         }

@@ -100,7 +100,12 @@ async def test_probes_and_metrics_need_no_token(client: httpx.AsyncClient) -> No
         assert (await bare.get("/healthz")).json() == {"status": "ok"}
         ready = await bare.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "database": True, "projection": "disabled"}
+        assert ready.json() == {
+            "status": "ready",
+            "database": True,
+            "projection": "disabled",
+            "archive": "disabled",
+        }
         metrics = (await bare.get("/metrics")).text
     assert "report_api_projection_lag_seconds" in metrics
     assert (

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from report_api.auth import TokenCheck
+from report_api.auth import ADMIN_POLICIES, READ_REPORTS, Grant, TokenCheck, parse_grants
 from report_api.config import ApiSettings, ConfigError
 from report_api.csv import neutralise, render
 from report_api.cursor import Cursor, CursorCodec
@@ -75,6 +75,38 @@ def test_tokens() -> None:
             check.verify(bad)
         assert caught.value.problem.status == 401
     TokenCheck((), open=True).verify(None)
+
+
+def test_scopes_come_with_a_token_and_default_to_reading_reports() -> None:
+    grants = parse_grants(" plain-token-1 , admin-token-2:policies:admin+reports:read,ops-token-3:")
+    assert grants == (
+        Grant("plain-token-1", frozenset({READ_REPORTS})),
+        Grant("admin-token-2", frozenset({ADMIN_POLICIES, READ_REPORTS})),
+        Grant("ops-token-3", frozenset({READ_REPORTS})),
+    )
+    check = TokenCheck(parse_grants("reader-token-1,admin-token-2:policies:admin"))
+    check.verify("reader-token-1", READ_REPORTS)
+    check.verify("admin-token-2", ADMIN_POLICIES)
+    for token, scope in (("reader-token-1", ADMIN_POLICIES), ("admin-token-2", READ_REPORTS)):
+        with pytest.raises(ProblemError) as caught:
+            check.verify(token, scope)
+        assert caught.value.problem.status == 403
+        assert scope in (caught.value.problem.detail or "")
+    with pytest.raises(ProblemError) as caught:
+        check.verify("admin-token-2:policies:admin", ADMIN_POLICIES)
+    assert caught.value.problem.status == 401
+
+
+def test_settings_refuse_an_unknown_scope_naming_it() -> None:
+    settings = ApiSettings(api_tokens="good-token-1:reports:read+policies:write")
+    with pytest.raises(ConfigError, match="policies:write") as caught:
+        settings.check_startable()
+    assert "good-token-1" not in str(caught.value)
+    with pytest.raises(ConfigError, match="placeholder"):
+        ApiSettings(api_tokens="changeme:policies:admin").check_startable()
+    scoped = ApiSettings(api_tokens="good-token-1:policies:admin,other-token-2")
+    scoped.check_startable()
+    assert scoped.tokens() == ("good-token-1", "other-token-2")
 
 
 def test_settings_refuse_to_start_unprotected() -> None:

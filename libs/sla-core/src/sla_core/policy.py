@@ -25,7 +25,7 @@ import importlib.resources
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -153,6 +153,8 @@ class Policy:
     time_tests: tuple[FieldTest, ...] = field(default=(), hash=False)
     # whether a rule tests changed_at, which every event moves: then every event runs the rules
     rules_test_changed_at: bool = False
+    # the YAML as parsed (the policy registry keeps it); not part of the policy's identity
+    text: str = field(default="", compare=False, repr=False)
 
     @functools.cached_property
     def has_periodic(self) -> bool:
@@ -203,7 +205,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         found += [(p, m, None) for p, m in builder.problems]
     if found or policy is None:
         raise PolicyError(_problems(doc, found) or [Problem("", "invalid policy")], source)
-    return policy
+    return replace(policy, text=text)
 
 
 def _problems(

@@ -1,8 +1,10 @@
 """`report-api serve | migrate | rebuild`.
 
-- serve: the HTTP API and the projection consumer in one process; SIGTERM/SIGINT drain the
-  requests in flight, stop the consumer after its batch and close the pool.
-- migrate: upgrade the projection tables to the newest Alembic revision.
+- serve: the HTTP API, the projection consumer and the ticket event archive in one process;
+  SIGTERM/SIGINT drain the requests in flight, stop the consumers after their batch and close the
+  pool.
+- migrate: upgrade the projection tables (and create the archive and the policy registry when
+  missing) to the newest Alembic revision.
 - rebuild: re-project the whole `sla.events` topic into a shadow schema and swap it in.
 """
 
@@ -65,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         from report_api.db import migrate
 
-        asyncio.run(migrate(settings.database_url, schema=settings.database_schema))
+        asyncio.run(
+            migrate(
+                settings.database_url,
+                schema=settings.database_schema,
+                archive_schema=settings.archive_schema,
+                engine_schema=settings.engine_schema,
+            )
+        )
         log.info("migrated", extra={"schema": settings.database_schema})
         return 0
     from report_api.rebuild import rebuild

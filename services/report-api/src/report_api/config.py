@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from report_api.auth import SCOPES, Grant, parse_grants, unknown_scopes
 from report_api.db import quote_identifier
 from sla_edge.database_url import DatabaseUrl
 
@@ -37,7 +38,22 @@ class ApiSettings(BaseSettings):
     projection_statement_timeout_ms: int = Field(
         120_000, ge=0, description="statement_timeout of the projection's connection (0: none)."
     )
-    api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens.")
+    ticket_topic: str = Field("tickets.events", description="The ticket events the archive keeps.")
+    archive_enabled: bool = Field(True, description="`serve` runs the archive consumer.")
+    archive_group_id: str = "report-api-archive"
+    archive_schema: str = Field(
+        "sla_archive",
+        description="Schema of the ticket event archive: its own, so a rebuild leaves it be.",
+    )
+    archive_max_records: int = Field(5000, ge=1, description="Records per archive batch.")
+    engine_schema: str = Field(
+        "public", description="Schema of the engine's tables: the policy registry is read there."
+    )
+    api_tokens: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated bearer tokens, each `token` or `token:scope+scope` "
+        "(scopes `reports:read`, `policies:admin`; none: `reports:read`).",
+    )
     api_open: bool = Field(False, description="Serve without tokens (explicit opt-in).")
     api_host: str = "0.0.0.0"
     api_port: int = Field(8080, ge=0, le=65535)
@@ -59,22 +75,26 @@ class ApiSettings(BaseSettings):
     pool_max_size: int = Field(10, ge=1)
     log_level: str = "INFO"
 
-    @field_validator("database_schema")
+    @field_validator("database_schema", "archive_schema", "engine_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
         # It is spliced into SET search_path, so only plain identifiers are allowed.
         quote_identifier(value)  # raises ValueError unless a plain lower-case identifier
         return value
 
+    def grants(self) -> tuple[Grant, ...]:
+        """The configured bearer tokens with their scopes, blanks dropped."""
+        return parse_grants(self.api_tokens.get_secret_value())
+
     def tokens(self) -> tuple[str, ...]:
-        """The configured bearer tokens, blanks dropped."""
-        raw = self.api_tokens.get_secret_value()
-        return tuple(t.strip() for t in raw.split(",") if t.strip())
+        """The configured bearer tokens (without their scopes), blanks dropped."""
+        return tuple(g.token for g in self.grants())
 
     def check_startable(self) -> None:
         """Raise ConfigError when the API would be unprotected or protected by a placeholder.
 
-        No tokens is refused unless SLA_API_OPEN=true says so explicitly."""
+        No tokens is refused unless SLA_API_OPEN=true says so explicitly; so is a scope the API
+        does not know (a typo would lock its holder out without a word)."""
         tokens = self.tokens()
         if not tokens and not self.api_open:
             raise ConfigError(
@@ -87,3 +107,9 @@ class ApiSettings(BaseSettings):
                     f"SLA_API_TOKENS holds a placeholder or a token shorter than "
                     f"{MIN_TOKEN_LENGTH} characters"
                 )
+        unknown = unknown_scopes(self.grants())
+        if unknown:
+            raise ConfigError(
+                f"SLA_API_TOKENS names unknown scope(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(SCOPES))}"
+            )

@@ -66,29 +66,47 @@ async def connect(
     return conn
 
 
-def _alembic_config(schema: str, connection: Any) -> Any:
+def _alembic_config(
+    schema: str, connection: Any, *, archive_schema: str, engine_schema: str
+) -> Any:
     from alembic.config import Config
 
     ini = resources.files("report_api") / "alembic.ini"
     config = Config(str(ini))
     config.set_main_option("script_location", str(resources.files("report_api") / "migrations"))
     config.attributes["schema"] = schema
+    config.attributes["archive_schema"] = archive_schema
+    config.attributes["engine_schema"] = engine_schema
     config.attributes["connection"] = connection
     return config
 
 
-async def migrate(url: str, *, schema: str = "public") -> None:
-    """Upgrade `schema` of the database to the newest revision (Alembic, async engine)."""
+async def migrate(
+    url: str,
+    *,
+    schema: str = "public",
+    archive_schema: str = "sla_archive",
+    engine_schema: str = "public",
+) -> None:
+    """Upgrade `schema` of the database to the newest revision (Alembic, async engine); the
+    history revision also creates the archive in `archive_schema` and the engine's policy
+    registry in `engine_schema` when they are missing."""
     from alembic import command
     from sqlalchemy import pool
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    quote_identifier(schema)
+    for name in (schema, archive_schema, engine_schema):
+        quote_identifier(name)
     engine = create_async_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(
-                lambda sync: command.upgrade(_alembic_config(schema, sync), "head")
+                lambda sync: command.upgrade(
+                    _alembic_config(
+                        schema, sync, archive_schema=archive_schema, engine_schema=engine_schema
+                    ),
+                    "head",
+                )
             )
     finally:
         await engine.dispose()

@@ -65,3 +65,31 @@ class Metrics:
             "Projection failures that made it reconnect and re-seek.",
             registry=r,
         )
+        self.archive_records = Counter(
+            "report_api_archive_records_total",
+            "Ticket event records consumed by the archive, by outcome (archived, duplicate: "
+            "a (source, id) already archived; undecodable: archived with NULL event fields).",
+            ["outcome"],
+            registry=r,
+        )
+        self.archive_behind = Gauge(
+            "report_api_archive_records_behind",
+            "Records between the committed archive offsets and the partitions' ends.",
+            registry=r,
+        )
+        self.archive_batch = Histogram(
+            "report_api_archive_batch_seconds",
+            "Time to archive and commit one batch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.archive_conflicts = Counter(
+            "report_api_archive_position_conflicts_total",
+            "Archive batches rolled back because the stored offsets had moved.",
+            registry=r,
+        )
+        self.archive_errors = Counter(
+            "report_api_archive_errors_total",
+            "Archive failures that made it reconnect and re-seek.",
+            registry=r,
+        )

@@ -52,7 +52,12 @@ async def rebuild(settings: ApiSettings, *, metrics: Metrics | None = None) -> R
         await conn.execute(f"DROP SCHEMA IF EXISTS {q_shadow} CASCADE")
     finally:
         await conn.close()
-    await db.migrate(settings.database_url, schema=shadow)
+    await db.migrate(
+        settings.database_url,
+        schema=shadow,
+        archive_schema=settings.archive_schema,
+        engine_schema=settings.engine_schema,
+    )
     # 2
     runner = ProjectionRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -161,3 +161,15 @@ class Readiness(BaseModel):
     projection: Literal["running", "starting", "disabled"] = Field(
         description="running: the consumer holds its partitions; disabled: not in this process."
     )
+    archive: Literal["running", "starting", "disabled"] = Field(
+        "disabled",
+        description="The ticket event archive's consumer, likewise. Shown, not required: the "
+        "reports do not read the archive, so a lagging archive does not make the API unready.",
+    )
+
+
+class PolicyVersionRow(BaseModel):
+    version: str = Field(description="The policy's content hash, as on SLA events.")
+    first_loaded_at: datetime = Field(description="When an engine first loaded this version.")
+    source: str = Field(description="The file it was loaded from.")
+    sha256: str = Field(description="Hex SHA-256 of the YAML text as loaded.")

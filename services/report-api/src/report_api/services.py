@@ -1,6 +1,6 @@
 """What the API needs at run time, built from the settings in one place and started/stopped by
-the app's lifespan: the database pool, the projection consumer, the token check, the cursor key
-and the calendars of running timers."""
+the app's lifespan: the database pool, the projection consumer, the ticket event archive, the
+token check, the cursor key and the calendars of running timers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from report_api import db
+from report_api.archive.consumer import ArchiveRunner
 from report_api.auth import TokenCheck
 from report_api.business_time import SecondsLeft, from_policy_file
 from report_api.config import ApiSettings
@@ -30,8 +31,11 @@ class Services:
     cursors: CursorCodec
     seconds_left: SecondsLeft
     runner: ProjectionRunner | None
+    archive: ArchiveRunner | None = None
     _pool: asyncpg.Pool | None = None
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _tasks: dict[str, tuple[ProjectionRunner, asyncio.Task[None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def from_settings(cls, settings: ApiSettings, metrics: Metrics) -> Services:
@@ -50,15 +54,29 @@ class Services:
                 metrics=metrics,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
             )
+        archive = None
+        if settings.archive_enabled:
+            archive = ArchiveRunner(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.ticket_topic,
+                database_url=settings.database_url,
+                schema=settings.archive_schema,
+                group_id=settings.archive_group_id,
+                max_records=settings.archive_max_records,
+                statement_timeout_ms=settings.projection_statement_timeout_ms,
+                metrics=metrics,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+            )
         return cls(
             settings=settings,
             metrics=metrics,
-            tokens=TokenCheck(settings.tokens(), open=settings.api_open),
+            tokens=TokenCheck(settings.grants(), open=settings.api_open),
             cursors=CursorCodec(
                 secret_from(settings.cursor_secret.get_secret_value(), settings.tokens())
             ),
             seconds_left=from_policy_file(settings.policy_file),
             runner=runner,
+            archive=archive,
         )
 
     @property
@@ -76,27 +94,39 @@ class Services:
             min_size=s.pool_min_size,
             max_size=s.pool_max_size,
         )
-        if self.runner is not None:
-            self._task = asyncio.create_task(self.runner.run(), name="projection")
+        for runner in (self.runner, self.archive):
+            if runner is not None:
+                task = asyncio.create_task(runner.run(), name=runner.name)
+                self._tasks[runner.name] = (runner, task)
 
     async def stop(self) -> None:
-        if self.runner is not None and self._task is not None:
-            self.runner.stop()
+        for runner, _ in self._tasks.values():
+            runner.stop()
+        for _, task in self._tasks.values():
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), 10)
+                await asyncio.wait_for(asyncio.shield(task), 10)
             except TimeoutError:
-                self._task.cancel()
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
+                    await task
+        self._tasks.clear()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
+    def _state(self, runner: ProjectionRunner | None) -> str:
+        if runner is None:
+            return "disabled"
+        started = self._tasks.get(runner.name)
+        alive = started is not None and not started[1].done()
+        return "running" if alive and runner.ready else "starting"
+
     @property
     def projection_state(self) -> str:
         """running (consuming with its partitions), starting, or disabled."""
-        if self.runner is None:
-            return "disabled"
-        alive = self._task is not None and not self._task.done()
-        return "running" if alive and self.runner.ready else "starting"
+        return self._state(self.runner)
+
+    @property
+    def archive_state(self) -> str:
+        """The archive consumer's: running, starting, or disabled."""
+        return self._state(self.archive)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sla_engine.adapters import kafka
+from sla_engine.adapters.policy_registry import PolicyRegistry
 from sla_engine.adapters.snapshots import SnapshotStore
 from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings
@@ -19,7 +20,7 @@ from sla_engine.metrics import EngineMetrics
 from sla_engine.outputs import Outputs
 from sla_engine.partitions import Partitions
 from sla_engine.policy_reload import PolicyFile
-from sla_engine.ports import Clock, Consumer, Producer, SnapshotStorage
+from sla_engine.ports import Clock, Consumer, PolicyRegistryPort, Producer, SnapshotStorage
 from sla_engine.service import EngineService
 from sla_engine.snapshotting import Snapshots
 
@@ -37,10 +38,16 @@ def bootstrap(
     clock: Clock = wall_clock,
     metrics: EngineMetrics | None = None,
     ensure_topics: Callable[[], Awaitable[None]] | None = None,
+    registry: PolicyRegistryPort | None = None,
 ) -> EngineService:
-    """Build the engine's parts and wire them; a bad policy file raises PolicyError here."""
+    """Build the engine's parts and wire them; a bad policy file raises PolicyError here.
+
+    The policy registry defaults to PostgreSQL's when the snapshot store does (production and
+    tests against the real database); tests with a fake store get none unless they pass one."""
     metrics = metrics or EngineMetrics()
-    policy_file = PolicyFile(settings.policy_file, metrics)
+    if registry is None and store is None:
+        registry = PolicyRegistry(settings.database_url)
+    policy_file = PolicyFile(settings.policy_file, metrics, registry)
     consumer = consumer if consumer is not None else kafka.create_consumer(settings)
     producer = producer if producer is not None else kafka.create_producer(settings)
     if store is None:

@@ -1,4 +1,7 @@
-"""The policy file, watched: a changed file (or SIGHUP) is loaded; a bad one keeps the old."""
+"""The policy file, watched: a changed file (or SIGHUP) is loaded; a bad one keeps the old.
+
+Every version in force is offered to the policy registry on each check (a no-op once it is
+recorded), so a registry that was down at the load gets it on a later loop turn."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 
 from sla_core.policy import Policy, PolicyError, load_policy
 from sla_engine.metrics import EngineMetrics
+from sla_engine.ports import PolicyRegistryPort
 
 log = logging.getLogger("sla_engine")
 
@@ -14,9 +18,12 @@ log = logging.getLogger("sla_engine")
 class PolicyFile:
     """The policy in force and the file it came from."""
 
-    def __init__(self, path: Path, metrics: EngineMetrics) -> None:
+    def __init__(
+        self, path: Path, metrics: EngineMetrics, registry: PolicyRegistryPort | None = None
+    ) -> None:
         self.path = path
         self.metrics = metrics
+        self.registry = registry
         self.policy: Policy = load_policy(path)  # a bad policy at start: PolicyError, no start
         self._mtime = self._read_mtime()
 
@@ -28,7 +35,11 @@ class PolicyFile:
 
     def reload(self, *, force: bool = False) -> Policy | None:
         """The new policy when the file changed (or `force`) and loads as another version;
-        None otherwise. A file that does not load is refused, logged and counted."""
+        None otherwise. A file that does not load is refused, logged and counted.
+
+        Called on every loop turn: it also offers the policy in force to the registry."""
+        if self.registry is not None:
+            self.registry.offer(self.policy)
         mtime = self._read_mtime()
         if not force and mtime == self._mtime:
             return None
@@ -42,6 +53,13 @@ class PolicyFile:
         if policy.version == self.policy.version:
             return None
         self.policy = policy
+        if self.registry is not None:
+            self.registry.offer(policy)
         self.metrics.policy_reloads.labels("ok").inc()
         log.info("policy reloaded", extra={"policy_version": policy.version})
         return policy
+
+    async def close(self) -> None:
+        """Let the registry finish a write in flight."""
+        if self.registry is not None:
+            await self.registry.close()

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from sla_core.policy import Policy
 from sla_engine.rows import StoredRow, TicketRow
 
 Snapshot = tuple[int, dict[str, Any], list[StoredRow]]  # next offset, meta, ticket rows
@@ -70,6 +71,13 @@ class SnapshotStorage(Protocol):
         tickets: dict[str, TicketRow],
         forgotten: Collection[str] = (),
     ) -> None: ...
+
+
+class PolicyRegistryPort(Protocol):
+    """Where the policy versions the engine loads are kept (`adapters.policy_registry`)."""
+
+    def offer(self, policy: Policy) -> None: ...
+    async def close(self) -> None: ...
 
 
 Clock = Callable[[], datetime]  # the wall clock (aware): read only at the edge

@@ -122,6 +122,7 @@ class EngineService:
                 await self.snapshots.take(self.parts, force=True)
             await self.consumer.stop()
             await self.producer.stop()
+        await self.policy_file.close()
         await self.store.close()
         self.collector.uninstall()
 

@@ -51,8 +51,9 @@ def default_api() -> str:
 
 
 def default_token() -> str | None:
+    """The first token of SLA_API_TOKENS, without its scopes (`token:scope+scope`)."""
     tokens = [t.strip() for t in os.environ.get("SLA_API_TOKENS", "").split(",") if t.strip()]
-    return tokens[0] if tokens else None
+    return tokens[0].partition(":")[0].strip() if tokens else None
 
 
 def _colour(stream: TextIO) -> bool:

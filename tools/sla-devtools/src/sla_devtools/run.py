@@ -104,7 +104,7 @@ def start(root: Path) -> int:
     api = f"http://127.0.0.1:{env['SLA_API_PORT']}"
     engine = f"http://127.0.0.1:{env['SLA_ENGINE_HTTP_PORT']}"
     ok = _wait_http(f"{api}/healthz", 30) and _wait_http(f"{engine}/healthz", 30)
-    token = env["SLA_API_TOKENS"].split(",")[0]
+    token = env["SLA_API_TOKENS"].split(",")[0].partition(":")[0]
     auth = f"Authorization: Bearer {token}"
     today = datetime.now(UTC).date()
     span = f"from={today}&to={today + timedelta(days=1)}"

@@ -21,9 +21,10 @@ from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from report_api import problems
-from report_api.api.deps import require_token
-from report_api.api.responses import fix_openapi
-from report_api.api.routes import compliance, health, log, tickets
+from report_api.api.deps import require_scope
+from report_api.api.responses import fix_openapi, problem_responses
+from report_api.api.routes import compliance, health, log, policies, tickets
+from report_api.auth import ADMIN_POLICIES, READ_REPORTS
 from report_api.config import ApiSettings
 from report_api.metrics import Metrics
 from report_api.services import Services
@@ -33,7 +34,10 @@ logger = logging.getLogger("report_api.http")
 DESCRIPTION = """\
 Compliance and SLA log reports over the SLA lifecycle events of sla-engine (SPEC section 6).
 
-Every `/v1` route needs `Authorization: Bearer <token>` (a token of `SLA_API_TOKENS`). Errors are
+Every `/v1` route needs `Authorization: Bearer <token>` (a token of `SLA_API_TOKENS`) carrying the
+route's scope: `reports:read` for the reports and tickets (a token configured without scopes has
+this one), `policies:admin` for the policies. No valid token: 401; a token without the scope: 403
+naming it. Errors are
 `application/problem+json` (RFC 9457) and name the bad parameter in `invalid_params`. Reports are
 JSON by default and CSV with `format=csv` or `Accept: text/csv`; CSV cells that begin with
 `= + - @`, tab or carriage return are prefixed with `'` (OWASP CSV injection).
@@ -136,15 +140,23 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
         openapi_tags=[
             {"name": "reports", "description": "Compliance report and SLA log."},
             {"name": "tickets", "description": "One ticket's timers."},
+            {"name": "policies", "description": "The policy versions the engine has loaded."},
             {"name": "operations", "description": "Probes and metrics; no token needed."},
         ],
     )
     app.state.services = wired
     problems.install(app)
     app.include_router(health.router)
-    secured = [Depends(require_token)]
-    for router in (compliance.router, log.router, tickets.router):
-        app.include_router(router, prefix="/v1", dependencies=secured)
+    guarded = problem_responses(401, 403)
+    for router, scope in (
+        (compliance.router, READ_REPORTS),
+        (log.router, READ_REPORTS),
+        (tickets.router, READ_REPORTS),
+        (policies.router, ADMIN_POLICIES),
+    ):
+        app.include_router(
+            router, prefix="/v1", dependencies=[Depends(require_scope(scope))], responses=guarded
+        )
     _include_ui(app)
     # Included routers keep their routes unprefixed; iter_route_contexts gives the full paths.
     app.add_middleware(

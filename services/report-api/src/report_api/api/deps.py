@@ -3,6 +3,7 @@ the routes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import asyncpg
@@ -10,13 +11,16 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
 
+from report_api.auth import READ_REPORTS
 from report_api.params import MAX_FILTER_VALUES, MAX_TEXT_LENGTH, TEXT_PATTERN
 from report_api.services import Services
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
-    description="An API token from SLA_API_TOKENS.",
+    description="An API token from SLA_API_TOKENS (`token` or `token:scope+scope`). Scopes: "
+    "`reports:read` for the reports and tickets (a token without scopes has this one), "
+    "`policies:admin` for the policies. A token without the route's scope gets a 403 naming it.",
 )
 
 
@@ -35,11 +39,19 @@ def get_pool(services: ServicesDep) -> asyncpg.Pool:
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
-async def require_token(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    services.tokens.verify(None if credentials is None else credentials.credentials)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def require_scope(scope: str) -> Callable[[Services, HTTPAuthorizationCredentials | None], None]:
+    """A dependency that lets a request through with a valid token carrying `scope`."""
+
+    def check(services: ServicesDep, credentials: Credentials) -> None:
+        services.tokens.verify(None if credentials is None else credentials.credentials, scope)
+
+    return check
+
+
+require_token = require_scope(READ_REPORTS)
 
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH, pattern=TEXT_PATTERN)]

@@ -9,6 +9,7 @@ from report_api.problems import PROBLEM_JSON, Problem
 _DESCRIPTIONS = {
     400: "A parameter is invalid; `invalid_params` names it.",
     401: "No bearer token, or not a valid one (see WWW-Authenticate).",
+    403: "The token does not carry the route's scope (the problem names it).",
     404: "Not found.",
     503: "The query ran past the statement timeout.",
 }

@@ -54,7 +54,12 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ProjectionRunner:
-    """Consumes `topic` into the projection tables of `schema` until stopped."""
+    """Consumes `topic` into the projection tables of `schema` until stopped.
+
+    The consumer loop and its offsets discipline serve the archive too (`archive.consumer`),
+    which overrides `_project`, `_read_offsets` and `_observe_lag`, and its name and counters."""
+
+    name = "projection"
 
     def __init__(
         self,
@@ -80,6 +85,8 @@ class ProjectionRunner:
         self._metrics = metrics or Metrics()
         self._retry_delay_s = retry_delay_s
         self._session_timeout_ms = session_timeout_ms
+        self._errors = self._metrics.projection_errors
+        self._conflicts = self._metrics.projection_conflicts
         self._conn: asyncpg.Connection | None = None
         # The rebalance listener runs in the consumer's coordinator task and may seek while a
         # batch commits: one operation at a time on the connection.
@@ -111,8 +118,8 @@ class ProjectionRunner:
                     await self._start()
                     await self._consume(until_end=False)
                 except Exception:
-                    self._metrics.projection_errors.inc()
-                    log.exception("projection failed; restarting", extra={"topic": self.topic})
+                    self._errors.inc()
+                    log.exception("%s failed; restarting", self.name, extra={"topic": self.topic})
                     await self._close()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), self._retry_delay_s)
@@ -134,9 +141,7 @@ class ProjectionRunner:
     async def _start(self) -> None:
         self.assigned = False
         self._positions.clear()
-        self._conn = await db.connect(
-            self._url, schema=self._schema, statement_timeout_ms=self._timeout_ms
-        )
+        self._conn = await self._connect()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=self._group_id,
@@ -167,6 +172,14 @@ class ProjectionRunner:
         await self.seek_to_stored(owned)
         self.assigned = True
 
+    async def _connect(self) -> asyncpg.Connection:
+        return await db.connect(
+            self._url,
+            schema=self._schema,
+            statement_timeout_ms=self._timeout_ms,
+            app=f"report-api-{self.name}",
+        )
+
     async def _close(self) -> None:
         self.assigned = False
         consumer, self._consumer = self._consumer, None
@@ -191,7 +204,9 @@ class ProjectionRunner:
             return  # closing (an assignment that completes during shutdown): nothing to seek
         tps = list(partitions)
         async with self._conn_lock:
-            stored = await read_offsets(conn, (Partition(tp.topic, tp.partition) for tp in tps))
+            stored = await self._read_offsets(
+                conn, [Partition(tp.topic, tp.partition) for tp in tps]
+            )
         beginning = []
         for tp in tps:
             partition = Partition(tp.topic, tp.partition)
@@ -203,6 +218,11 @@ class ProjectionRunner:
                 consumer.seek(tp, offset)
         if beginning:
             await consumer.seek_to_beginning(*beginning)
+
+    async def _read_offsets(
+        self, conn: asyncpg.Connection, partitions: list[Partition]
+    ) -> dict[Partition, int]:
+        return await read_offsets(conn, partitions)
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -238,12 +258,12 @@ class ProjectionRunner:
         try:
             await self._project(records)
         except PositionConflict as exc:
-            self._metrics.projection_conflicts.inc()
+            self._conflicts.inc()
             log.warning("stored offsets moved; re-seeking", extra={"detail": str(exc)})
             await self._reseek()
         except _DB_ERRORS:
-            self._metrics.projection_errors.inc()
-            log.exception("projection batch failed; reconnecting")
+            self._errors.inc()
+            log.exception("%s batch failed; reconnecting", self.name)
             await self._reconnect()
 
     async def _reconnect(self) -> None:
@@ -252,9 +272,7 @@ class ProjectionRunner:
         self._conn = None
         while not self._stop.is_set():
             try:
-                self._conn = await db.connect(
-                    self._url, schema=self._schema, statement_timeout_ms=self._timeout_ms
-                )
+                self._conn = await self._connect()
                 await self._reseek()
                 return
             except _DB_ERRORS:

@@ -37,7 +37,10 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     projection = services.projection_state
     ready = database and projection in {"running", "disabled"}
     body = Readiness(
-        status="ready" if ready else "not ready", database=database, projection=projection
+        status="ready" if ready else "not ready",
+        database=database,
+        projection=projection,
+        archive=services.archive_state,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
