@@ -49,6 +49,8 @@ TEXT_ATTRIBUTES: Final = (
     "customer_group",
     "referrer_url",
     "last_message_by",
+    "team",
+    "customer_timezone",
 )
 # The ticket attributes a ticket event may carry in data.ticket; rules may test each of them.
 TICKET_ATTRIBUTES: Final = (*TEXT_ATTRIBUTES, "tags", "custom_fields", "created_from_invitation")
