@@ -273,6 +273,7 @@ async def test_report_page_shows_the_reports_and_exports_csv(
             # the SLA log: newest first, 50 rows, then "load more" through the cursor
             log = await cells(page, "#log tbody tr")
             assert log[0][1] == "T-1006" and log[0][10] == "fulfilled"
+            assert log[0][11] == "UTC"  # the timer's zone: 24/7 is read in UTC
             assert [r[1] for r in log[1:3]] == ["T-1005", "T-1007"]
             assert log[1][10] == "breached" and log[2][10] == "cancelled"
             assert "more match" in await page.text_content("#log-count")

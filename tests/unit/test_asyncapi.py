@@ -288,3 +288,22 @@ def test_dead_letter_headers_are_the_ones_the_engine_writes(
     assert set(schema["properties"]) <= set(as_text)
     assert as_text["__connect.errors.topic"] == settings.ticket_topic
     assert as_text["__connect.errors.timestamp"] == "1795427400000"
+
+
+def test_sla_events_carry_the_timers_zone(doc: dict[str, Any], registry: Registry) -> None:
+    """The SLA event payload names the zone a timer's calendar is read in and why (SPEC 8), and
+    refuses a source other than calendar, ticket and default."""
+    description = _channel_by_address(doc, EngineSettings().events_topic)["description"]
+    assert "timezone" in description and "timezone_source" in description
+    example = json.loads((SCHEMAS / "examples" / "sla.breached.json").read_text(encoding="utf-8"))
+    assert (example["data"]["timezone"], example["data"]["timezone_source"]) == (
+        "Europe/Oslo",
+        "calendar",
+    )
+    message = _messages(doc, EngineSettings().events_topic)["slaEvent"]
+    validator = _validator(_payload_schema(doc, message), registry)
+    for source in ("calendar", "ticket", "default"):
+        example["data"]["timezone_source"] = source
+        assert not list(validator.iter_errors(example))
+    example["data"]["timezone_source"] = "guess"
+    assert list(validator.iter_errors(example))

@@ -107,6 +107,8 @@ def test_encode_then_decode_round_trips() -> None:
         (orjson.dumps(envelope(data={"ticket": {"custom_fields": []}})), "wrong_type"),
         (orjson.dumps(envelope(data={"ticket": {"department": ["a"]}})), "wrong_type"),
         (orjson.dumps(envelope(data={"ticket": {"created_from_invitation": 1}})), "wrong_type"),
+        (orjson.dumps(envelope(data={"ticket": {"team": 7}})), "wrong_type"),
+        (orjson.dumps(envelope(data={"ticket": {"customer_timezone": 545}})), "wrong_type"),
         (orjson.dumps(envelope(time="yesterday")), "bad_time"),
         (orjson.dumps(envelope(time="2026-11-20T16:00:00")), "bad_time"),  # no offset
         (orjson.dumps(envelope(time="2026-13-20T16:00:00Z")), "bad_time"),
@@ -131,6 +133,16 @@ def test_absent_and_null_attributes_are_allowed() -> None:
     assert event.ticket == {}
     event = decode_ticket_event(orjson.dumps(envelope(data={"ticket": {"agent": None}})))
     assert event.ticket == {"agent": None}
+
+
+def test_team_and_customer_timezone_are_text_attributes() -> None:
+    """SPEC 2: text or null. A text that names no zone is not the codec's business: the engine
+    falls back to the calendar's default zone (SPEC 8), it is never dead-lettered."""
+    ticket = {"team": "first-line", "customer_timezone": "Asia/Kathmandoo"}
+    event = decode_ticket_event(orjson.dumps(envelope(data={"ticket": ticket})))
+    assert event.ticket == ticket
+    nulls = {"team": None, "customer_timezone": None}
+    assert decode_ticket_event(orjson.dumps(envelope(data={"ticket": nulls}))).ticket == nulls
 
 
 def test_format_time_is_utc_with_z_and_microseconds_only_when_present() -> None:

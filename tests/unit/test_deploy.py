@@ -67,6 +67,7 @@ METRICS: dict[str, dict[str, Family]] = {
         "sla_engine_processing_seconds": Family("histogram"),
         "sla_engine_policy_reloads_total": Family("counter", ("result",)),
         "sla_engine_future_events_clamped_total": Family("counter"),
+        "sla_engine_timezone_fallbacks_total": Family("counter", ("calendar",)),
         "sla_engine_dead_letters_total": Family("counter", ("reason",)),
         "sla_engine_snapshot_seconds": Family("histogram"),
     },

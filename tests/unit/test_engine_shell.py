@@ -117,6 +117,57 @@ async def test_a_clock_somewhat_ahead_is_clamped_and_counted_not_dead_lettered(
     assert service.metrics.future_clamped._value.get() == 1
 
 
+ZONED_POLICY = """
+calendars:
+  customer-local:
+    timezone: {from: customer_timezone, default: Europe/Oslo}
+    hours: {mon-fri: ["08:00-18:00"]}
+levels:
+  standard:
+    calendar: customer-local
+    targets: {first_answer: 4h}
+default_level: standard
+"""
+
+
+async def test_a_zone_fallback_is_counted_by_calendar_not_dead_lettered(tmp_path: Path) -> None:
+    """A ticket without a usable customer_timezone is applied in the default zone and counted
+    (sla_engine_timezone_fallbacks_total{calendar}); a wrong type is a bad record, as for any
+    text attribute."""
+    policy = tmp_path / "zoned.yaml"
+    policy.write_text(ZONED_POLICY)
+    service = bootstrap(
+        EngineSettings(policy_file=policy, ticket_topic=TOPIC, dlq_topic="dlq"),
+        consumer=FakeConsumer(TOPIC),
+        producer=FakeProducer(),
+        store=FakeStore(),
+        clock=lambda: NOW,
+        ensure_topics=no_topics,
+    )
+    service.parts[0] = OwnedPartition(PartitionEngine(0, service.policy), 0, 0)
+    zones: list[object] = ["Asia/Kathmandoo", "America/Sao_Paulo", None, 545]
+    records = [
+        FakeRecord(
+            n,
+            encode_ticket_event(
+                event_id=f"e-{n}",
+                source="test",
+                type="ticket.created",
+                time=NOW,
+                ticket_id=f"t-{n}",
+                data={"ticket": {} if zone is None else {"customer_timezone": zone}},
+            ),
+            key=f"t-{n}".encode(),
+        )
+        for n, zone in enumerate(zones)
+    ]
+    await service.process({TopicPartition(TOPIC, 0): records})
+    await service.outputs.settle()
+    fallbacks = service.metrics.timezone_fallbacks.labels("customer-local")._value.get()
+    assert fallbacks == 2
+    assert service.metrics.dead_letters.labels("wrong_type")._value.get() == 1
+
+
 class Exploding(PartitionEngine):
     def handle(self, event: TicketEvent, wall_clock: datetime) -> HandleResult:
         raise TypeError("unhashable type: 'list'")

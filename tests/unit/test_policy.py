@@ -137,6 +137,15 @@ def test_example_policy_is_a_realistic_helpdesk() -> None:
     assert not office.is_open(whit_monday)
     assert office.is_open(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     assert policy.levels["urgent"].calendar is ALWAYS_OPEN
+    # a half day, an extra Saturday (SPEC 8): 2026-12-23 closes at 12:00, 2026-11-28 opens 10-14
+    assert office.is_open(datetime(2026, 12, 23, 10, 0, tzinfo=UTC))  # 11:00 Oslo
+    assert not office.is_open(datetime(2026, 12, 23, 11, 30, tzinfo=UTC))  # 12:30 Oslo
+    assert office.is_open(datetime(2026, 11, 28, 11, 0, tzinfo=UTC))  # Saturday 12:00 Oslo
+    local = policy.levels["international"].calendar
+    choice = local.resolve({"customer_timezone": "America/Sao_Paulo"})
+    assert (choice.zone, choice.source) == ("America/Sao_Paulo", "ticket")
+    assert local.resolve({"customer_timezone": "Asia/Kathmandoo"}).zone == "Europe/Oslo"
+    assert policy.choose_level({"department": "international"}, NOW) == "international"
     assert policy.levels["standard"].targets["chat_answer"] == 120
     assert policy.levels["standard"].targets["call_answer"] == 30
     assert policy.levels["standard"].pause_when_status == {"pending", "on_hold"}
@@ -933,7 +942,9 @@ def test_check_policy_prints_the_summary(capsys: pytest.CaptureFixture[str]) -> 
     assert check_policy(str(REPO / "deploy" / "policy.example.yaml")) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert "oslo-office (Europe/Oslo)" in out and "rules (7):" in out
+    assert "oslo-office (Europe/Oslo; 5 override dates 2026-11-28..2026-12-30)" in out
+    assert "customer-local (zone from the ticket's customer_timezone, default Europe/Oslo)" in out
+    assert "rules (8):" in out
 
 
 def test_check_policy_prints_every_problem(

@@ -10,6 +10,8 @@ import pytest
 
 from report_api.api.app import create_app
 from report_api.config import ConfigError
+from report_api.queries.log import CSV_COLUMNS
+from report_api.schemas import LogRow
 from tests.integration.report_api.conftest import Stream, open_client
 
 RANGE = {"from": "2026-01-01", "to": "2026-02-01"}
@@ -143,3 +145,17 @@ async def test_openapi_document_is_complete(client: httpx.AsyncClient) -> None:
     assert "422" not in log["responses"]
     schemas = document["components"]["schemas"]
     assert schemas["LogRow"]["examples"] and schemas["ComplianceRow"]["examples"]
+    # the timer's own zone (SPEC 8), in the log, its CSV and the ticket's timers
+    zone_fields = {"timezone", "timezone_source", "due_local"}
+    for model in ("LogRow", "TicketTimer"):
+        assert set(schemas[model]["properties"]) >= zone_fields
+        source = schemas[model]["properties"]["timezone_source"]["anyOf"][0]
+        assert source["enum"] == ["calendar", "ticket", "default"]
+    for example in schemas["LogRow"]["examples"]:  # the document leaves out null values
+        assert set(example) >= zone_fields
+        row = LogRow.model_validate({"agent": None, "closed": None, **example})
+        assert row.due_local is not None and row.due_local.utcoffset() is not None
+    csv_example = log["responses"]["200"]["content"]["text/csv"]["example"]
+    header, row = csv_example.splitlines()
+    assert tuple(header.split(",")) == CSV_COLUMNS
+    assert len(row.split(",")) == len(CSV_COLUMNS)

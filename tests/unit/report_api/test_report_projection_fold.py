@@ -37,6 +37,18 @@ def test_lifecycle_states_and_duplicates() -> None:
     assert again.after == {} and again.outcomes[0][1] is Outcome.DUPLICATE
 
 
+def test_a_timer_row_keeps_the_zone_its_events_name() -> None:
+    """SPEC 8: timezone and timezone_source come from the event; events of an older engine do
+    not say (None), and leave the columns NULL."""
+    zoned = parsed("sla.started", timezone="America/Sao_Paulo", timezone_source="ticket")
+    row = fold_batch([zoned], {}, []).after["T1:first_answer:1"]
+    assert row is not None
+    assert (row.timezone, row.timezone_source) == ("America/Sao_Paulo", "ticket")
+    older = parsed("sla.started", ticket="T2", timezone=None, timezone_source=None)
+    old_row = fold_batch([older], {}, []).after["T2:first_answer:1"]
+    assert old_row is not None and (old_row.timezone, old_row.timezone_source) == (None, None)
+
+
 def test_ended_timers_are_final_except_a_corrected_breach() -> None:
     missed = fold_batch([parsed("sla.missed", time="2026-03-02T11:30:00Z")], {}, []).after
     row = missed["T1:first_answer:1"]

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Final, Literal, get_args
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from sla_core.zones import ZoneSource
+
 TICKET_TYPES: Final = frozenset(
     {
         "ticket.created",
@@ -112,6 +114,22 @@ class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     calendar: Annotated[str, Meta(description="Calendar name; 24/7 when the level has none.")] = (
         "24/7"
     )
+    # None (absent): an event of an engine from before zones came from tickets
+    timezone: Annotated[
+        str | None,
+        Meta(
+            description="The IANA zone the calendar's hours are read in for this timer, chosen "
+            "when it started."
+        ),
+    ] = None
+    timezone_source: Annotated[
+        ZoneSource | None,
+        Meta(
+            description="Why that zone: calendar (the calendar's zone is fixed), ticket (the "
+            "ticket's attribute named it) or default (the attribute was missing or not a "
+            "usable zone)."
+        ),
+    ] = None
     target_seconds: _Seconds
     started_at: _Time
     due_at: Annotated[_Time | None, Meta(description="Null while paused.")]

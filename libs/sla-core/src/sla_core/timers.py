@@ -7,6 +7,15 @@ calls `fire` once the watermark has passed the alarm's instant.
 
 Event ids are deterministic: `<timer_id>/<n>:<type>`, where n counts the timer's own events, so
 the same input log gives the same ids whether it is processed live or replayed.
+
+A timer's time zone (SPEC section 8) is chosen when it starts: its level's calendar resolved
+against the ticket's attributes (`Calendar.resolve`). The timer keeps that zone for life: a
+later change of the ticket's attribute, a pause and resume, a re-target to another level whose
+calendar also takes the zone from the ticket, and a snapshot and restore all leave it as it was.
+Only a re-target onto a calendar with a fixed zone takes that zone (the zone is then the
+calendar's, not the ticket's), and a timer that moves from a fixed-zone calendar onto one that
+takes the zone from the ticket resolves it at that moment. A fallback to the default zone is
+counted on the `Step` (`zone_fallbacks`), for the engine's metrics.
 """
 
 from __future__ import annotations
@@ -20,13 +29,14 @@ from typing import Any, Final
 
 from sla_core import periodic
 from sla_core._weekly import US
-from sla_core.calendar import ALWAYS_OPEN, Calendar
+from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError
 from sla_core.conditions import Verdict, judge, next_flip_us
 from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
 from sla_core.facts import TicketFacts
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Level, Policy, WarningThreshold
+from sla_core.zones import ZoneSource
 
 ANSWER_METRICS: Final[tuple[Metric, ...]] = (
     "first_answer",
@@ -97,6 +107,8 @@ class Timer:
     warnings: tuple[tuple[str, float], ...] = ()
     seq: int = 0
     version: int = 0  # bumped on every re-arm: alarms armed for an older version are stale
+    # why `calendar` is read in its zone (`ZoneChoice.source`); the zone is calendar.timezone
+    zone_source: ZoneSource = "calendar"
 
     @property
     def target_us(self) -> int:
@@ -169,6 +181,9 @@ class Step:
     changed: bool = False
     opened: int = 0  # timers started
     ended: int = 0  # timers that ended (fulfilled, missed or cancelled)
+    # the calendar name of each timer that fell back to its default zone (SPEC 8): a tuple, so
+    # a step that has none (almost every one) builds nothing
+    zone_fallbacks: tuple[str, ...] = ()
 
 
 class _Context:
@@ -237,6 +252,8 @@ class _Context:
             level=timer.level,
             policy_version=self.policy.version,
             calendar=timer.calendar.name,
+            timezone=timer.calendar.timezone,
+            timezone_source=timer.zone_source,
             target_seconds=timer.target_seconds,
             started_at=at if started == at_us else _from_us(started),
             due_at=None if due is None else at if due == at_us else _from_us(due),
@@ -286,8 +303,14 @@ class _Context:
             return  # no timer starts while the level's cancel condition holds
         index = METRIC_INDEX[metric]
         cycle = state.cycles[index] = state.cycles[index] + 1
-        timer = Timer(state.ticket_id, metric, cycle, level.name, level.calendar, target, at_us)
-        self._retarget(timer, level, at_us)
+        choice = level.calendar.resolve(state.attrs)  # a fixed zone: one attribute test
+        calendar = choice.calendar
+        timer = Timer(state.ticket_id, metric, cycle, level.name, calendar, target, at_us)
+        if choice.source != "calendar":
+            timer.zone_source = choice.source
+            if choice.fallback:
+                self.step.zone_fallbacks += (calendar.name,)
+        self._target(timer, level, at_us)
         state.running[metric] = timer
         state.last_timer = timer
         self.step.opened += 1
@@ -297,8 +320,22 @@ class _Context:
             self.pause(timer, at, at_us)
 
     def _retarget(self, timer: Timer, level: Level, at_us: int) -> None:
+        """Move a running timer onto `level`: its calendar (in the zone the timer started
+        with, see the module docstring), target and warnings."""
+        calendar = level.calendar
+        if calendar.zone_from is None:
+            timer.calendar, timer.zone_source = calendar, "calendar"
+        elif timer.zone_source != "calendar":
+            timer.calendar = calendar.in_zone(timer.calendar.timezone)
+        else:
+            choice = calendar.resolve(self.state.attrs)
+            timer.calendar, timer.zone_source = choice.calendar, choice.source
+            if choice.fallback:
+                self.step.zone_fallbacks += (calendar.name,)
+        self._target(timer, level, at_us)
+
+    def _target(self, timer: Timer, level: Level, at_us: int) -> None:
         timer.level = level.name
-        timer.calendar = level.calendar
         timer.target_seconds = level.targets[timer.metric]
         warnings = _warning_plan(level.warnings, timer.target_seconds)
         if timer.seq and warnings:
@@ -614,8 +651,12 @@ def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy
 
 
 def timer_to_dict(timer: Timer) -> dict[str, Any]:
-    """A JSON-ready form of a timer (times as epoch microseconds)."""
-    return {
+    """A JSON-ready form of a timer (times as epoch microseconds).
+
+    A timer whose zone came from the ticket carries it ("z"), and "zs": "default" when that was
+    the calendar's default; a timer of a fixed-zone calendar carries neither, so its form is what
+    it was before zones came from tickets."""
+    raw = {
         "m": timer.metric,
         "c": timer.cycle,
         "l": timer.level,
@@ -629,6 +670,12 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
         "du": timer.due_us,
         "q": timer.seq,
     }
+    source = timer.zone_source
+    if source != "calendar":
+        raw["z"] = timer.calendar.timezone
+        if source == "default":
+            raw["zs"] = source
+    return raw
 
 
 # restored timers share their warning plans as new ones do (see _warning_plan)
@@ -636,15 +683,25 @@ _warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...
 
 
 def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
-    """Rebuild a timer; its calendar is looked up by name in the policy now in force."""
+    """Rebuild a timer; its calendar is looked up by name in the policy now in force, and read
+    in the zone the timer started with."""
     pauses = raw["p"]
     plan = tuple((label, e) for label, e in raw["w"])
+    calendar = policy.calendars.get(raw["k"], ALWAYS_OPEN)
+    zone = raw.get("z")
+    source: ZoneSource = "calendar" if calendar.zone_from is None else "default"
+    if zone is not None:
+        source = raw.get("zs", "ticket")
+        try:
+            calendar = calendar.in_zone(zone)
+        except CalendarError:  # a zone this machine's tz database lacks: the policy's then
+            source = "default"
     return Timer(  # positional, in field order: restore builds millions of these
         ticket_id,
         raw["m"],
         raw["c"],
         raw["l"],
-        policy.calendars.get(raw["k"], ALWAYS_OPEN),
+        calendar,
         raw["t"],
         raw["s"],
         tuple((a, b) for a, b in pauses) if pauses else (),
@@ -653,6 +710,8 @@ def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         raw["b"],
         _warning_plans.setdefault(plan, plan),
         raw["q"],
+        0,
+        source,
     )
 
 

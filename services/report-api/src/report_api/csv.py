@@ -51,6 +51,23 @@ def rfc3339_sql(column: str) -> str:
     )
 
 
+def rfc3339_in_zone_sql(column: str, zone_column: str) -> str:
+    """SQL rendering a timestamptz as RFC 3339 in the zone a row names (`zone_column`), offset
+    included, like `rfc3339_sql`: NULL when the time or the zone is NULL, or PostgreSQL does not
+    know the zone (checked first, since AT TIME ZONE would fail the whole export)."""
+    local = f"({column} AT TIME ZONE {zone_column})"
+    offset = f"({local} - ({column} AT TIME ZONE 'UTC'))"
+    return (
+        f"CASE WHEN {zone_column} IN (SELECT name FROM pg_timezone_names) THEN "
+        f"to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN extract(microseconds FROM {column})::int8 % 1000000 <> 0 "
+        f"THEN to_char({local}, '.US') ELSE '' END "
+        f"|| CASE WHEN {offset} < interval '0' THEN '-' ELSE '+' END "
+        f"|| to_char(CASE WHEN {offset} < interval '0' THEN -{offset} ELSE {offset} END, "
+        "'HH24:MI') END"
+    )
+
+
 def render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A small CSV document (the compliance report), string cells neutralised."""
     out = io.StringIO()

@@ -13,6 +13,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 State = Literal["running", "breached", "fulfilled", "missed", "cancelled"]
+ZoneSource = Literal["calendar", "ticket", "default"]
+_TIMEZONE = "The zone the timer's calendar is read in, chosen when it started (SPEC 8); null for "
+_TIMEZONE += "timers projected from events of engines that did not say."
+_TIMEZONE_SOURCE = "Why that zone: calendar (the calendar's zone is fixed), ticket (the ticket's "
+_TIMEZONE_SOURCE += "attribute named it) or default (the attribute was missing or not a zone)."
+_DUE_LOCAL = "The due in the timer's own zone, RFC 3339 with its offset; null without a due or "
+_DUE_LOCAL += "a zone."
 
 
 class ComplianceFigures(BaseModel):
@@ -93,6 +100,9 @@ class LogRow(BaseModel):
         "timers, at the pause for paused ones, else as of `as_of`. Rounded down."
     )
     state: State
+    timezone: str | None = Field(description=_TIMEZONE)
+    timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
+    due_local: datetime | None = Field(description=_DUE_LOCAL)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -110,6 +120,9 @@ class LogRow(BaseModel):
                     "closed": None,
                     "sla_seconds": -120,
                     "state": "breached",
+                    "timezone": "Europe/Oslo",
+                    "timezone_source": "calendar",
+                    "due_local": "2026-11-23T12:00:00+01:00",
                 }
             ]
         }
@@ -143,6 +156,9 @@ class TicketTimer(BaseModel):
     department: str | None
     agent: str | None
     requester: str | None
+    timezone: str | None = Field(description=_TIMEZONE)
+    timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
+    due_local: datetime | None = Field(description=_DUE_LOCAL)
 
 
 class TicketSla(BaseModel):

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
 from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType
+from sla_core.zones import ZoneSource
 from sla_edge.database_url import plain_url
 
 SOURCE = "sla-engine"
@@ -45,6 +46,8 @@ def sla_event(
     cycle: int = 1,
     level: str = "standard",
     calendar: str = "24/7",
+    timezone: str | None = "UTC",
+    timezone_source: ZoneSource | None = "calendar",
     target_seconds: float = 3600,
     due: datetime | str | None = None,
     stopped: datetime | str | None = None,
@@ -88,6 +91,8 @@ def sla_event(
         level=level,
         policy_version="sha256:test",
         calendar=calendar,
+        timezone=timezone,
+        timezone_source=timezone_source,
         target_seconds=target_seconds,
         started_at=start,
         due_at=due_at,

@@ -51,6 +51,7 @@ class HandleResult:
     # the event is for a ticket forgotten after its reopen window: applied to nothing, the
     # caller dead-letters it (the outputs are what the watermark's move fired, and stand)
     forgotten: bool = False
+    zone_fallbacks: tuple[str, ...] = ()  # Step.zone_fallbacks: calendar names, for the metric
 
 
 @dataclass
@@ -164,7 +165,7 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
             self._arm(step.armed)
         if heap and heap[0][0] <= wm:  # an alarm armed at or before the watermark fires now
             outputs.extend(self.advance(wm))
-        return HandleResult(outputs, clamped)
+        return HandleResult(outputs, clamped, zone_fallbacks=step.zone_fallbacks)
 
     def may_be_forgotten(self, events: Iterable[TicketEvent]) -> set[str]:
         """The tickets of `events` that the store must say whether it forgot: those the engine

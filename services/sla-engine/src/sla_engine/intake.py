@@ -53,6 +53,7 @@ class Intake:
     consumed: Counter[str] = field(default_factory=Counter)  # applied events by type
     unknown_types: int = 0
     clamped: int = 0
+    zone_fallbacks: Counter[str] = field(default_factory=Counter)  # timers by calendar
 
 
 def admit(
@@ -134,6 +135,8 @@ def apply_admitted(
             consumed[event.type] += 1
         if result.clamped:
             intake.clamped += 1
+        if result.zone_fallbacks:
+            intake.zone_fallbacks.update(result.zone_fallbacks)
         if record.offset >= suppress_until:
             outputs.extend(result.outputs)
 

@@ -69,6 +69,13 @@ class EngineMetrics:
             "Events whose time was too far ahead of the wall clock and was clamped.",
             registry=r,
         )
+        self.timezone_fallbacks = Counter(
+            "sla_engine_timezone_fallbacks",
+            "Timers started under a calendar that takes its zone from the ticket whose ticket "
+            "named no usable zone (missing or invalid): they use the calendar's default zone.",
+            ["calendar"],
+            registry=r,
+        )
         self.snapshot_seconds = Histogram(
             "sla_engine_snapshot_seconds", "Time to write one snapshot round.", registry=r
         )

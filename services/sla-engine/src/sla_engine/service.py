@@ -171,6 +171,8 @@ class EngineService:
             apply_admitted(tp.topic, part, admitted, wall, outbox, intake)
             engine.forgotten_known = set()
             self._count(intake.consumed, intake.unknown_types, intake.clamped)
+            for calendar, fallbacks in intake.zone_fallbacks.items():
+                self.metrics.timezone_fallbacks.labels(calendar).inc(fallbacks)
             for dead in outbox.dead[dead_before:]:
                 self._count_dead_letter(tp.partition, dead.record, dead.error)
             commits[tp] = part.next_offset

@@ -73,6 +73,8 @@ class TimerRow(NamedTuple):
     priority: str | None
     customer_group: str | None
     source: str | None
+    timezone: str | None  # None: projected from events of an engine that did not say
+    timezone_source: str | None
     last_event_at: datetime
     last_emitted_at: datetime | None
     event_keys: tuple[int, ...]
@@ -155,6 +157,8 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
         priority=data.priority,
         customer_group=data.customer_group,
         source=data.source,
+        timezone=data.timezone,
+        timezone_source=data.timezone_source,
         last_event_at=event.time,
         last_emitted_at=None if emitted_at is UNSET else emitted_at,
         event_keys=(*previous_keys, key),

@@ -26,7 +26,7 @@ import asyncpg
 from report_api.business_time import SecondsLeft
 from report_api.cursor import Cursor
 from report_api.problems import bad_param
-from report_api.queries.sql import Params, any_of, local_iso, where
+from report_api.queries.sql import Params, any_of, local_iso, timer_local_iso, where
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ FILTER_COLUMNS = {
 STATES = ("running", "breached", "fulfilled", "missed", "cancelled")
 ROW_COLUMNS = (
     "timer_id, ticket_id, requester, department, agent, level, metric, calendar, "
-    "started_at, due_at, stopped_at, remaining_seconds, state, sla_static"
+    "started_at, due_at, stopped_at, remaining_seconds, state, sla_static, timezone, "
+    "timezone_source"
 )
 # Beyond this the index bound of a running timer's sort key is skipped (interval overflow).
 _BOUND_LIMIT_S = 1e9
@@ -182,6 +183,7 @@ def log_row(
         calendar=record["calendar"],
         due_at=record["due_at"],
         now=as_of,
+        timezone=record["timezone"],
     )
     return {
         "timer_id": record["timer_id"],
@@ -196,6 +198,9 @@ def log_row(
         "closed": local_iso(record["stopped_at"], zone),
         "sla_seconds": sla,
         "state": record["state"],
+        "timezone": record["timezone"],
+        "timezone_source": record["timezone_source"],
+        "due_local": timer_local_iso(record["due_at"], record["timezone"]),
     }
 
 
@@ -235,6 +240,9 @@ CSV_COLUMNS = (
     "closed",
     "sla_seconds",
     "state",
+    "timezone",
+    "timezone_source",
+    "due_local",
 )
 
 
@@ -255,11 +263,12 @@ async def business_seconds_left(
         *query.conditions(params),
     ]
     records = await conn.fetch(
-        f"SELECT timer_id, calendar, due_at FROM sla_timers {where(clauses)}", *params.values
+        f"SELECT timer_id, calendar, due_at, timezone FROM sla_timers {where(clauses)}",
+        *params.values,
     )
     return (
         [r["timer_id"] for r in records],
-        [seconds_left(r["calendar"], query.as_of, r["due_at"]) for r in records],
+        [seconds_left(r["calendar"], query.as_of, r["due_at"], r["timezone"]) for r in records],
     )
 
 
@@ -268,7 +277,7 @@ def export_sql(query: LogQuery, business: tuple[list[str], list[int]]) -> tuple[
 
     String cells are neutralised against formula injection (`csv.neutralise_sql`); times are
     RFC 3339 in the session zone, which the caller sets to the request's tz."""
-    from report_api.csv import neutralise_sql, rfc3339_sql
+    from report_api.csv import neutralise_sql, rfc3339_in_zone_sql, rfc3339_sql
 
     params = Params()
     as_of = params.add(query.as_of, "timestamptz")
@@ -293,6 +302,9 @@ def export_sql(query: LogQuery, business: tuple[list[str], list[int]]) -> tuple[
         "closed": rfc3339_sql("stopped_at"),
         "sla_seconds": sla_seconds,
         "state": "state",
+        "timezone": "timezone",
+        "timezone_source": "timezone_source",
+        "due_local": rfc3339_in_zone_sql("due_at", "timezone"),
     }
     assert tuple(cells) == CSV_COLUMNS
     columns = ", ".join(f"{expr} AS {name}" for name, expr in cells.items())

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Params:
@@ -39,3 +40,20 @@ def where(clauses: Sequence[str]) -> str:
 def local_iso(value: datetime | None, zone: ZoneInfo) -> str | None:
     """An instant as RFC 3339 in `zone` (None stays None): how rows show times."""
     return None if value is None else value.astimezone(zone).isoformat()
+
+
+def timer_local_iso(value: datetime | None, timezone: str | None) -> str | None:
+    """An instant as RFC 3339 in a timer's own zone (`due_local`): None when there is no instant,
+    or the row names no zone this machine knows (rows of engines that did not say)."""
+    if value is None or timezone is None:
+        return None
+    zone = _zone(timezone)
+    return None if zone is None else value.astimezone(zone).isoformat()
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from report_api.business_time import SecondsLeft
-from report_api.queries.sql import local_iso
+from report_api.queries.sql import local_iso, timer_local_iso
 
 
 async def ticket_timers(
@@ -20,8 +20,8 @@ async def ticket_timers(
     seconds_left: SecondsLeft,
     zone: ZoneInfo,
 ) -> list[dict[str, Any]] | None:
-    """The ticket's timers in start order (times in `zone`), or None when it is unknown or
-    deleted."""
+    """The ticket's timers in start order (times in `zone`, `due_local` in the timer's own), or
+    None when it is unknown or deleted."""
     records = await conn.fetch(
         "SELECT * FROM sla_timers WHERE ticket_id = $1 ORDER BY started_at, timer_id", ticket_id
     )
@@ -35,6 +35,7 @@ async def ticket_timers(
             calendar=r["calendar"],
             due_at=r["due_at"],
             now=now,
+            timezone=r["timezone"],
         )
         timers.append(
             {
@@ -56,6 +57,9 @@ async def ticket_timers(
                 "department": r["department"],
                 "agent": r["agent"],
                 "requester": r["requester"],
+                "timezone": r["timezone"],
+                "timezone_source": r["timezone_source"],
+                "due_local": timer_local_iso(r["due_at"], r["timezone"]),
             }
         )
     return timers

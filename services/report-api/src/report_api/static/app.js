@@ -281,6 +281,13 @@ function logRow(r) {
   const badge = el("td");
   badge.append(el("span", { class: `badge ${r.state}` }, r.state));
   tr.append(badge);
+  // the timer's own zone (chosen when it started): its due there, and why that zone
+  const zone = el("td", { class: "mono" }, r.timezone ?? "–");
+  if (r.timezone) {
+    const due = r.due_local ? `due ${moment(r.due_local)} local; ` : "";
+    zone.setAttribute("title", `${due}zone from the ${r.timezone_source}`);
+  }
+  tr.append(zone);
   return tr;
 }
 

@@ -41,9 +41,10 @@ from report_api.schemas import LogPage
 router = APIRouter(tags=["reports"])
 
 CSV_EXAMPLE = (
-    "requester,ticket,department,agent,level,metric,sla_started,due_date,closed,sla_seconds,state\n"
+    "requester,ticket,department,agent,level,metric,sla_started,due_date,closed,sla_seconds,state,"
+    "timezone,timezone_source,due_local\n"
     "kari@example.no,T-1001,support,,standard,first_answer,2026-11-20T16:00:00+01:00,"
-    "2026-11-23T12:00:00+01:00,,-120,breached\n"
+    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00\n"
 )
 State = Annotated[list[str] | None, filter_param(f"states ({', '.join(STATES)})")]
 

@@ -27,8 +27,8 @@ from alembic import context, op
 
 from report_api.db import quote_identifier
 
-revision = "0003_history"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
