@@ -20,13 +20,36 @@ levels:
     targets: {first_answer: 1h, next_answer: 1h, resolution: 1h}
 default_level: standard
 """
+# the same targets with conditions on the level and a time-based rule, all of them judged on
+# every ticket: the pause and cancel conditions at each start, and the rule's older_than flip
+# (one heap entry per ticket, falling a minute before its dues, among the breaches)
+CONDITIONS_POLICY = """
+levels:
+  standard:
+    targets: {first_answer: 1h, next_answer: 1h, resolution: 1h}
+    pause_when: {any: [{field: status, op: in, value: [pending, on_hold]},
+                       {field: tags, op: contains, value: waiting-for-vendor}]}
+    reset_when: {field: team, op: changed}
+    cancel_when: {field: custom_fields.spam, op: eq, value: true}
+  escalated:
+    targets: {first_answer: 1h, next_answer: 1h, resolution: 1h}
+    pause_when: {field: status, op: eq, value: pending}
+    cancel_when: {field: custom_fields.spam, op: eq, value: true}
+default_level: standard
+rules:
+  - name: escalate what waits long
+    when: {all: [{field: created_at, op: older_than, value: 59m},
+                 {field: priority, op: eq, value: urgent}]}
+    then: {set_level: escalated}
+"""
 TARGET = timedelta(hours=1)
 TIMERS_PER_TICKET = 2
 DEPARTMENTS = ("support", "sales", "billing")
 
 
-def policy() -> Policy:
-    return parse_policy(POLICY, source="bench")
+def policy(*, conditions: bool = False) -> Policy:
+    """The benchmark policy; `conditions`: with conditions and a time-based rule (above)."""
+    return parse_policy(CONDITIONS_POLICY if conditions else POLICY, source="bench")
 
 
 def created(ticket_id: str, at: datetime, n: int) -> TicketEvent:
