@@ -14,17 +14,11 @@ import yaml
 
 from sla_core.calendar import ALWAYS_OPEN
 from sla_core.durations import DURATION_PATTERN
-from sla_core.policy import (
-    METRICS,
-    Policy,
-    PolicyError,
-    Problem,
-    WarningThreshold,
-    load_policy,
-    parse_policy,
-    policy_schema,
-    summarize,
-)
+from sla_core.events import METRICS
+from sla_core.levels import WarningThreshold
+from sla_core.policy import Policy, PolicyError, Problem, load_policy, parse_policy
+from sla_core.policy_schema import policy_schema
+from sla_core.policy_summary import summarize
 from sla_core.rules import FIELDS, OPERATORS
 from sla_engine.check_policy import check_policy
 

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sla_core.policy import policy_schema
+from sla_core.policy_schema import policy_schema
 from sla_core.rules import (
     CHANGED,
     FIELDS,

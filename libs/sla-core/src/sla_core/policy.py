@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -31,85 +29,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-
 from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError, build_calendar
 from sla_core.conditions import (
     CLOSE_CHOICES,
-    NO_CONDITIONS,
     PERIODIC_MODES,
     LevelConditions,
-    conflicts,
     either,
     fields_tested,
     status_condition,
     time_tests,
 )
-from sla_core.durations import duration_seconds, format_duration
-from sla_core.events import METRICS
+from sla_core.durations import duration_seconds
+from sla_core.levels import Level, WarningThreshold
+from sla_core.policy_schema import schema_problems
 from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
 from sla_core.rules import Condition, FieldTest, Rule, RuleError, compile_condition
 
-_SHARE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)%$")
 DEFAULT_REOPEN_WINDOW_US = 672 * 3600 * 1_000_000  # 28 days: Zendesk's longest auto-close
-
-
-@dataclass(frozen=True)
-class WarningThreshold:
-    """A warning before a breach: at a share of the target elapsed, or some time before due."""
-
-    label: str  # as written: "75%", "30m"
-    share: float | None = None  # 0.75 for "75%"
-    before_seconds: float | None = None  # 1800.0 for "30m"
-
-    @classmethod
-    def parse(cls, value: object) -> WarningThreshold:
-        """Read a warning as written in the policy: `75%`, a duration, or seconds before due.
-
-        Raises ValueError when it is none of these, or a share not strictly between 0% and 100%,
-        or a duration that is not positive.
-        """
-        if isinstance(value, str) and (match := _SHARE.fullmatch(value)):
-            share = float(match[1]) / 100
-            if not 0 < share < 1:
-                raise ValueError(f"{value!r}: a share must be more than 0% and less than 100%")
-            return cls(label=value, share=share)
-        try:
-            seconds = duration_seconds(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a warning: a share like 75% or a time before due like 30m"
-            ) from None
-        if seconds <= 0:
-            raise ValueError(f"{value!r}: a warning before due must be longer than 0")
-        label = value if isinstance(value, str) else format_duration(seconds)
-        return cls(label=label, before_seconds=seconds)
-
-    def elapsed_at(self, target_seconds: float) -> float | None:
-        """Business seconds elapsed at which the warning fires for a timer with this target.
-
-        None when that would be at or before the start, or at or after the due (no warning then).
-        """
-        if self.share is not None:
-            elapsed = target_seconds * self.share
-        elif self.before_seconds is not None:
-            elapsed = target_seconds - self.before_seconds
-        else:
-            return None
-        return elapsed if 0 < elapsed < target_seconds else None
-
-
-@dataclass(frozen=True)
-class Level:
-    """An SLA level: targets in business seconds per metric under its calendar."""
-
-    name: str
-    calendar: Calendar
-    # metric -> business seconds; a metric absent has no timer
-    targets: Mapping[str, float] = field(hash=False)
-    warnings: tuple[WarningThreshold, ...] = ()
-    pause_when_status: frozenset[str] = frozenset()
-    conditions: LevelConditions = NO_CONDITIONS  # pause, reset, cancel; close and periodic
 
 
 @dataclass(frozen=True)
@@ -197,7 +133,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     found: list[tuple[NodePath, str, int | None]] = list(doc.problems)
     policy: Policy | None = None
     if doc.usable:
-        schema_found = _schema_problems(doc.data)
+        schema_found = schema_problems(doc.data)
         builder = _Builder({path for path, _ in schema_found})
         policy = builder.build(doc.data, source)
         checked = {path for path, _ in builder.problems}
@@ -215,90 +151,6 @@ def _problems(
     for path, message, line in found:
         problems[Problem(format_path(path), message, line or doc.line_of(path))] = None
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
-
-
-def policy_schema() -> dict[str, Any]:
-    """The JSON Schema of the policy file (schemas/policy.schema.json, shipped in the package)."""
-    return dict(_validator().schema)
-
-
-@functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    resource = importlib.resources.files("sla_core").joinpath("schemas/policy.schema.json")
-    return jsonschema.Draft202012Validator(json.loads(resource.read_text(encoding="utf-8")))
-
-
-_JSON_TYPES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "number": "a number",
-    "integer": "an integer",
-    "boolean": "true or false",
-    "null": "null",
-}
-
-
-_YAML11_BOOLEANS = {"yes", "no", "y", "n", "on", "off"}
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping" if isinstance(value, dict) else type(value).__name__
-
-
-def _schema_problems(data: Any) -> list[tuple[NodePath, str]]:
-    """Schema violations as (path, message) pairs, in our words; conditions are left out."""
-    out: list[tuple[NodePath, str]] = []
-    for error in _validator().iter_errors(data):
-        path: NodePath = tuple(error.absolute_path)
-        if len(path) >= 3 and path[0] == "rules" and path[2] == "when":
-            continue  # compile_condition reports these, with more precise messages
-        out.extend(_describe(error, path))
-    return out
-
-
-def _describe(error: jsonschema.ValidationError, path: NodePath) -> list[tuple[NodePath, str]]:
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    kind, value, instance = error.validator, error.validator_value, error.instance
-    if "propertyNames" in error.relative_schema_path:
-        path = (*path, str(instance))
-    if "x-message" in schema:
-        return [(path, f"{instance!r} {schema['x-message']}")]
-    if kind == "additionalProperties" and isinstance(instance, Mapping):
-        known = list(schema.get("properties", {}))
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        hint = f"; expected {', '.join(known)}" if known else ""
-        return [
-            ((*path, key), f"unknown key {key!r}{hint}")
-            for key in instance
-            if key not in known and not any(p.search(key) for p in patterns)
-        ]
-    if kind == "required" and isinstance(instance, Mapping):
-        return [(path, f"missing key {key!r}") for key in value if key not in instance]
-    if kind == "type":
-        types = [value] if isinstance(value, str) else list(value)
-        expected = " or ".join(_JSON_TYPES.get(t, t) for t in types)
-        message = f"expected {expected}, got {_json_type(instance)}"
-        if "boolean" in types and str(instance).lower() in _YAML11_BOOLEANS:
-            message += f" ({instance!r} is not a boolean in YAML 1.2: write true or false)"
-        return [(path, message)]
-    if kind == "enum":
-        return [(path, f"{instance!r} is not one of: {', '.join(map(str, value))}")]
-    if kind in ("minProperties", "minItems"):
-        return [(path, "must not be empty")]
-    if kind == "uniqueItems":
-        return [(path, "has repeated items")]
-    return [(path, error.message)]
 
 
 class _Builder:
@@ -519,58 +371,3 @@ def policy_version(data: Any) -> str:
     JSON, so comments, layout and key order do not change it."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-def summarize(policy: Policy) -> str:
-    """A human summary: source and version, calendars, levels with targets, the rules in order."""
-    lines = [f"policy {policy.source} ({policy.version})"]
-    lines.append(
-        "calendars: "
-        + (", ".join(_describe_calendar(c) for c in policy.calendars.values()) or "none")
-    )
-    lines.append(f"levels ({len(policy.levels)}):")
-    for level in policy.levels.values():
-        targets = ", ".join(
-            f"{metric} {format_duration(level.targets[metric])}"
-            for metric in METRICS
-            if metric in level.targets
-        )
-        lines.append(f"  {level.name} [{level.calendar.name}]: {targets}")
-        if level.warnings:
-            lines.append("    warnings: " + ", ".join(w.label for w in level.warnings))
-        conditions = level.conditions
-        for what, condition in (
-            ("pause when", conditions.pause),
-            ("reset when", conditions.reset),
-            ("cancel when", conditions.cancel),
-        ):
-            if condition is not None:
-                lines.append(f"    {what} {condition}")
-        if conditions.close_before_answer != "fulfil" or "first_answer" in level.targets:
-            lines.append(f"    close before answer: {conditions.close_before_answer}")
-        if "periodic_update" in level.targets:
-            lines.append(f"    periodic update: {conditions.periodic_mode}")
-        lines.extend(f"    warning: {text}" for text in conflicts(level.name, conditions))
-    lines.append(f"default level: {policy.default_level or 'none (unmatched tickets get no SLA)'}")
-    lines.append(f"rules ({len(policy.rules)}):")
-    for index, rule in enumerate(policy.rules):
-        actions = [f"set {rule.set_level}"] if rule.set_level else []
-        actions += ["stop"] if rule.stop else []
-        lines.append(f"  [{index}] {rule.name}: {', '.join(actions)} when {rule.condition}")
-    window = format_duration(policy.reopen_window_us / 1_000_000)
-    lines.append(f"reopen window: {window} (then a closed or deleted ticket is forgotten)")
-    return "\n".join(lines)
-
-
-def _describe_calendar(calendar: Calendar) -> str:
-    if calendar.zone_from is None:
-        about = [calendar.timezone]
-    else:
-        source = calendar.zone_from
-        about = [f"zone from the ticket's {source.attribute}, default {source.default}"]
-    if calendar.overrides:
-        first, last = calendar.overrides[0][0], calendar.overrides[-1][0]
-        count = len(calendar.overrides)
-        dates = first.isoformat() if count == 1 else f"{first.isoformat()}..{last.isoformat()}"
-        about.append(f"{count} override date{'s' if count > 1 else ''} {dates}")
-    return f"{calendar.name} ({'; '.join(about)})"

@@ -35,7 +35,8 @@ from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
 from sla_core.facts import TicketFacts
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
-from sla_core.policy import Level, Policy, WarningThreshold
+from sla_core.levels import Level, WarningThreshold
+from sla_core.policy import Policy
 from sla_core.zones import ZoneSource
 
 ANSWER_METRICS: Final[tuple[Metric, ...]] = (

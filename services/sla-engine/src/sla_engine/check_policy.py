@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from sla_core.policy import PolicyError, load_policy, summarize
+from sla_core.policy import PolicyError, load_policy
+from sla_core.policy_summary import summarize
 
 
 def check_policy(path: str) -> int:

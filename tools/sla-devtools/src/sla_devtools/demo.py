@@ -70,8 +70,9 @@ class DemoStream:
             return FALLBACK_TARGET_SECONDS
         level = self.policy.choose_level(attrs, datetime.now(UTC))
         levels = self.policy.levels
-        targets = levels[level].targets if level is not None and level in levels else {}
-        return targets.get(metric, FALLBACK_TARGET_SECONDS)
+        if level is None or level not in levels:
+            return FALLBACK_TARGET_SECONDS
+        return levels[level].targets.get(metric, FALLBACK_TARGET_SECONDS)
 
     def answer_delay(self, target: float) -> float:
         """Seconds until an agent answers: well within the target, or past it."""
