@@ -19,12 +19,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 from report_api.archive.store import (
     commit_archive_batch,
     ensure_partitions,
-    read_archive_offsets,
     staging_rows,
 )
 from report_api.metrics import Metrics
 from report_api.projection.runner import ProjectionRunner
-from report_api.projection.store import Partition
+from report_api.projection.store import Partition, read_offsets
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class ArchiveRunner(ProjectionRunner):
     async def _read_offsets(
         self, conn: asyncpg.Connection, partitions: list[Partition]
     ) -> dict[Partition, int]:
-        return await read_archive_offsets(conn, partitions)
+        return await read_offsets(conn, partitions, table="archive_offsets")
 
     async def _project(
         self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

@@ -168,20 +168,6 @@ async def ensure_partitions(
     known.update(m for m in months if m is not None)
 
 
-async def read_archive_offsets(
-    conn: asyncpg.Connection, partitions: Iterable[Partition]
-) -> dict[Partition, int]:
-    """The stored next offset of each partition that has one."""
-    wanted = list(partitions)
-    rows = await conn.fetch(
-        "SELECT topic, partition, next_offset FROM archive_offsets "
-        "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
-        [p.topic for p in wanted],
-        [p.partition for p in wanted],
-    )
-    return {Partition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-
-
 async def commit_archive_batch(
     conn: asyncpg.Connection,
     rows: Sequence[tuple[Any, ...]],

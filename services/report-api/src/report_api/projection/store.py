@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -196,12 +196,16 @@ def _timer_values(row: TimerRow) -> tuple[Any, ...]:
 
 
 async def read_offsets(
-    conn: asyncpg.Connection, partitions: Iterable[Partition]
+    conn: asyncpg.Connection,
+    partitions: Iterable[Partition],
+    *,
+    table: Literal["projection_offsets", "archive_offsets"] = "projection_offsets",
 ) -> dict[Partition, int]:
-    """The stored next offset of each partition that has one."""
+    """The stored next offset of each partition that has one, in `table` (the projection's,
+    or the archive's)."""
     wanted = list(partitions)
     rows = await conn.fetch(
-        "SELECT topic, partition, next_offset FROM projection_offsets "
+        f"SELECT topic, partition, next_offset FROM {table} "
         "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
         [p.topic for p in wanted],
         [p.partition for p in wanted],
