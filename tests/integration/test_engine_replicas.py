@@ -7,6 +7,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
+
 from sla_devtools.infra import Infra
 from sla_engine.service import EngineService
 from tests.integration.test_engine_service import (
@@ -128,3 +130,62 @@ async def test_policy_reload_applies_a_good_file_and_refuses_a_bad_one(
         started = of_type(seen, "sla.started")[0]
         assert started["data"]["level"] == "slow"
         assert started["data"]["policy_version"] == service.policy.version
+
+
+async def test_forgotten_tickets_stay_forgotten_when_their_partitions_move_to_a_new_replica(
+    infra: Infra, unique: str, tmp_path: Path
+) -> None:
+    """SPEC section 10 across a rebalance: tickets closed longer ago than the reopen window are
+    forgotten by the first replica; a second one joins and takes partitions over from the
+    snapshots; reopens of the forgotten tickets are dead-lettered as forgotten wherever their
+    partition now lives, while tickets within their window reopen with fresh timer ids."""
+    policy = tmp_path / "window.yaml"
+    policy.write_text(
+        "levels:\n  std:\n    targets: {first_answer: 1h, next_answer: 1h}\n"
+        "default_level: std\npolicy: {reopen_window: 1h}\n"
+    )
+    s = settings_for(infra, unique, policy)
+    await create_topics(infra.bootstrap_servers, s.ticket_topic, partitions=4)
+    t = now()
+    gone = [f"gone-{i}" for i in range(8)]
+    kept = [f"kept-{i}" for i in range(8)]
+    async with running(s) as first, TicketProducer(s.kafka_bootstrap_servers, s.ticket_topic) as p:
+        for tid in gone:
+            await p.send("ticket.created", t - timedelta(hours=3), tid)
+            await p.send("ticket.closed", t - timedelta(hours=2), tid)
+        for tid in kept:
+            await p.send("ticket.created", t - timedelta(minutes=10), tid)
+            await p.send("ticket.closed", t - timedelta(minutes=5), tid)
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            for _ in range(200):  # forgotten, and written by a snapshot
+                rows = await conn.fetch(
+                    "SELECT ticket_id FROM engine_forgotten WHERE group_id = $1", s.engine_group_id
+                )
+                if len(rows) == len(gone):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+        assert sorted(r["ticket_id"] for r in rows) == sorted(gone)
+        async with running(s) as second:
+            for _ in range(200):
+                if first.parts and second.parts and len(first.parts) + len(second.parts) == 4:
+                    break
+                await asyncio.sleep(0.05)
+            assert second.parts  # some partitions moved, their state restored from PostgreSQL
+            for tid in gone + kept:
+                await p.send("ticket.reopened", t, tid)
+            async with TopicReader(s.kafka_bootstrap_servers, s.dlq_topic) as dlq:
+                await dlq.wait_for(lambda es: len(dlq.records) >= len(gone), within=30)
+                records = dlq.records
+            async with TopicReader(s.kafka_bootstrap_servers, s.events_topic) as events:
+                seen = await events.wait_for(
+                    lambda es: {e["subject"] for e in es if e["data"]["cycle"] == 1
+                                and e["data"]["metric"] == "next_answer"} == set(kept),
+                    within=30,
+                )  # fmt: skip
+    assert sorted(
+        (r.key.decode(), dict(r.headers)["__connect.errors.reason"]) for r in records
+    ) == [(tid, b"forgotten") for tid in sorted(gone)]
+    assert not [e for e in seen if e["subject"] in gone and e["data"]["metric"] == "next_answer"]
