@@ -22,7 +22,7 @@ default_level: standard
 """
 # the same targets with conditions on the level and a time-based rule, all of them judged on
 # every ticket: the pause and cancel conditions at each start, and the rule's older_than flip
-# (one heap entry per ticket, falling a minute before its dues, among the breaches)
+# (one heap entry per ticket, surfacing just after its dues, among the breaches)
 CONDITIONS_POLICY = """
 levels:
   standard:
@@ -38,7 +38,7 @@ levels:
 default_level: standard
 rules:
   - name: escalate what waits long
-    when: {all: [{field: created_at, op: older_than, value: 59m},
+    when: {all: [{field: created_at, op: older_than, value: 1h},
                  {field: priority, op: eq, value: urgent}]}
     then: {set_level: escalated}
 """
