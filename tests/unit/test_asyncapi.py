@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from sla_core.codec import DecodeError, decode_ticket_event
+from sla_core.codec import DecodeError, decode_sla_event, decode_ticket_event
 from sla_engine.adapters.kafka import dead_letter_headers
 from sla_engine.config import EngineSettings
 
@@ -306,4 +306,29 @@ def test_sla_events_carry_the_timers_zone(doc: dict[str, Any], registry: Registr
         example["data"]["timezone_source"] = source
         assert not list(validator.iter_errors(example))
     example["data"]["timezone_source"] = "guess"
+    assert list(validator.iter_errors(example))
+
+
+def test_sla_events_name_the_cancel_reasons_and_the_periodic_update(
+    doc: dict[str, Any], registry: Registry
+) -> None:
+    """SPEC 5 and 8: the channel names every reason of sla.cancelled and the periodic_update
+    metric; the cancelled example (a periodic update ended by the close) is what the engine's
+    codec reads, and the schema takes periodic_update as a metric."""
+    description = _channel_by_address(doc, EngineSettings().events_topic)["description"]
+    for reason in ("reset", "cancel_condition", "closed", "deleted", "level_change"):
+        assert f"`{reason}`" in description
+    assert "`periodic_update`" in description
+    raw = (SCHEMAS / "examples" / "sla.cancelled.json").read_bytes()
+    event = decode_sla_event(raw)
+    assert (event.type, event.data.metric, event.data.reason) == (
+        "sla.cancelled",
+        "periodic_update",
+        "closed",
+    )
+    message = _messages(doc, EngineSettings().events_topic)["slaEvent"]
+    validator = _validator(_payload_schema(doc, message), registry)
+    example = json.loads(raw)
+    assert not list(validator.iter_errors(example))
+    example["data"]["metric"] = "periodic_updates"
     assert list(validator.iter_errors(example))

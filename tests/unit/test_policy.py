@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,19 @@ def test_example_policy_is_a_realistic_helpdesk() -> None:
     assert choose({"department": "support", "priority": "high"}, NOW) == "vip"
     old = {"priority": "high", "created_at": datetime(2026, 2, 20, tzinfo=UTC)}
     assert choose(old, NOW) == "urgent"
+    # conditions (SPEC 8): the standard level has them all, each close choice is somewhere
+    conditions = policy.levels["standard"].conditions
+    assert conditions.pause is not None and conditions.pause.evaluate(
+        {"tags": ["waiting-for-vendor"]}, NOW
+    )
+    assert conditions.reset is not None and conditions.cancel is not None
+    assert conditions.periodic_mode == "between_agent_updates"
+    assert policy.levels["vip"].conditions.periodic_mode == "after_customer_reply"
+    closes = {level.conditions.close_before_answer for level in policy.levels.values()}
+    assert closes == {"fulfil", "cancel", "miss"}
+    untouched = {"status": "open", "changed_at": NOW - timedelta(hours=25)}
+    assert choose(untouched, NOW) == "vip"  # a ticket nobody touched for a day
+    assert choose({**untouched, "changed_at": NOW - timedelta(hours=23)}, NOW) == "standard"
 
 
 def test_minimal_policy() -> None:
@@ -938,7 +951,15 @@ def test_check_policy_prints_the_summary(capsys: pytest.CaptureFixture[str]) -> 
     assert err == ""
     assert "oslo-office (Europe/Oslo; 5 override dates 2026-11-28..2026-12-30)" in out
     assert "customer-local (zone from the ticket's customer_timezone, default Europe/Oslo)" in out
-    assert "rules (8):" in out
+    assert "rules (9):" in out
+    # every condition of SPEC 8, summarised (the example shows them all)
+    assert "pause when (status in ('on_hold', 'pending') or tags contains " in out
+    assert "reset when team changed" in out and "cancel when custom_fields.spam eq True" in out
+    for choice in ("fulfil", "cancel", "miss"):
+        assert f"close before answer: {choice}" in out
+    for mode in ("between_agent_updates", "after_customer_reply"):
+        assert f"periodic update: {mode}" in out
+    assert "warning:" not in out  # no condition of the example defeats another
 
 
 def test_check_policy_prints_every_problem(

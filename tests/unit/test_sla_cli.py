@@ -106,6 +106,28 @@ def test_check_policy_reports_problems(tmp_path: Path, capsys: pytest.CaptureFix
     assert "policy refused" in capsys.readouterr().err
 
 
+def test_check_policy_summarises_conditions_and_warns_of_a_cancel_that_defeats_a_pause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sla check-policy` prints the engine's summary: conditions, close and periodic choices,
+    and the lint warnings (exit 0: a warning is not a problem)."""
+    trap = tmp_path / "policy.yaml"
+    trap.write_text(
+        "levels:\n  l:\n    targets: {first_answer: 1h, periodic_update: 24h}\n"
+        "    pause_when: {field: status, op: eq, value: pending}\n"
+        "    cancel_when: {field: status, op: ne, value: open}\n"
+        "    reset_when: {field: team, op: changed}\n"
+        "    close_before_answer: miss\n"
+        "    periodic_update: {mode: after_customer_reply}\n"
+    )
+    assert main(["check-policy", str(trap)]) == 0
+    out = capsys.readouterr().out
+    assert "pause when status eq 'pending'" in out
+    assert "cancel when status ne 'open'" in out and "reset when team changed" in out
+    assert "close before answer: miss" in out and "periodic update: after_customer_reply" in out
+    assert "warning: levels.l: cancel_when tests status, which pause_when tests too" in out
+
+
 def test_durations_read_like_a_person_writes_them() -> None:
     assert [duration(s) for s in (0, 40, 185, 3720, 93600, -75.5, None)] == [
         "0s",

@@ -153,9 +153,19 @@ async def test_openapi_document_is_complete(client: httpx.AsyncClient) -> None:
         assert source["enum"] == ["calendar", "ticket", "default"]
     for example in schemas["LogRow"]["examples"]:  # the document leaves out null values
         assert set(example) >= zone_fields
-        row = LogRow.model_validate({"agent": None, "closed": None, **example})
+        nulls = {"agent": None, "closed": None, "cancel_reason": None}
+        row = LogRow.model_validate({**nulls, **example})
         assert row.due_local is not None and row.due_local.utcoffset() is not None
+    # why a cancelled timer ended (SPEC 5 and 8), in the log, its CSV and the ticket's timers
+    for model in ("LogRow", "TicketTimer"):
+        reason = schemas[model]["properties"]["cancel_reason"]
+        assert "cancel_condition" in reason["description"]
+    cancelled = [e for e in schemas["LogRow"]["examples"] if e["state"] == "cancelled"]
+    assert [(e["metric"], e["cancel_reason"]) for e in cancelled] == [("periodic_update", "closed")]
+    metric = next(p for p in log["parameters"] if p["name"] == "metric")
+    assert "periodic_update" in metric["description"]
     csv_example = log["responses"]["200"]["content"]["text/csv"]["example"]
-    header, row = csv_example.splitlines()
+    header, *rows = csv_example.splitlines()
     assert tuple(header.split(",")) == CSV_COLUMNS
-    assert len(row.split(",")) == len(CSV_COLUMNS)
+    assert rows and all(len(row.split(",")) == len(CSV_COLUMNS) for row in rows)
+    assert rows[-1].endswith(",cancelled,Europe/Oslo,calendar,2026-11-25T16:00:00+01:00,closed")

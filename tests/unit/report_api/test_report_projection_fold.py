@@ -49,6 +49,34 @@ def test_a_timer_row_keeps_the_zone_its_events_name() -> None:
     assert old_row is not None and (old_row.timezone, old_row.timezone_source) == (None, None)
 
 
+def test_a_cancelled_timer_keeps_its_reason_and_no_other_row_has_one() -> None:
+    """SPEC 5 and 8: `cancel_reason` is the reason of the timer's sla.cancelled (reset,
+    cancel_condition, closed, level_change); rows in any other state have none, even when an
+    event of theirs carries a reason (sla.retargeted names the previous level there)."""
+    reasons = ("reset", "cancel_condition", "closed", "level_change")
+    cancelled = [
+        parsed("sla.cancelled", f"C{i}", time="2026-03-02T10:30:00Z", reason=reason)
+        for i, reason in enumerate(reasons)
+    ]
+    retargeted = parsed("sla.retargeted", "R", reason="standard")
+    fulfilled = parsed("sla.fulfilled", "F", time="2026-03-02T10:20:00Z")
+    after = fold_batch([*cancelled, retargeted, fulfilled], {}, []).after
+    rows = {timer_id.split(":")[0]: row for timer_id, row in after.items()}
+    assert {t: (r.state, r.cancel_reason) for t, r in rows.items() if r is not None} == {
+        **{f"C{i}": ("cancelled", reason) for i, reason in enumerate(reasons)},
+        "R": ("running", None),
+        "F": ("fulfilled", None),
+    }
+    # a late event of the cancelled timer is stale: the reason stays
+    late = parsed("sla.missed", "C0", time="2026-03-02T12:00:00Z")
+    row = rows["C0"]
+    assert row is not None
+    assert fold_batch([late], {row.timer_id: row}, []).after == {}
+    older = parsed("sla.cancelled", "O", time="2026-03-02T10:30:00Z")  # an engine that did not say
+    old_row = fold_batch([older], {}, []).after["O:first_answer:1"]
+    assert old_row is not None and (old_row.state, old_row.cancel_reason) == ("cancelled", None)
+
+
 def test_ended_timers_are_final_except_a_corrected_breach() -> None:
     missed = fold_batch([parsed("sla.missed", time="2026-03-02T11:30:00Z")], {}, []).after
     row = missed["T1:first_answer:1"]

@@ -20,6 +20,12 @@ _TIMEZONE_SOURCE = "Why that zone: calendar (the calendar's zone is fixed), tick
 _TIMEZONE_SOURCE += "attribute named it) or default (the attribute was missing or not a zone)."
 _DUE_LOCAL = "The due in the timer's own zone, RFC 3339 with its offset; null without a due or "
 _DUE_LOCAL += "a zone."
+_CANCEL_REASON = "Why a cancelled timer was cancelled (its sla.cancelled event's reason): reset "
+_CANCEL_REASON += "(reset_when held; a new cycle started), cancel_condition (cancel_when held), "
+_CANCEL_REASON += "closed (the ticket closed: a periodic update, or an answer under "
+_CANCEL_REASON += "close_before_answer: cancel) or level_change (the new level has no such "
+_CANCEL_REASON += "target). null in every other state, and for timers cancelled by engines that "
+_CANCEL_REASON += "did not say."
 
 
 class ComplianceFigures(BaseModel):
@@ -103,6 +109,7 @@ class LogRow(BaseModel):
     timezone: str | None = Field(description=_TIMEZONE)
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
+    cancel_reason: str | None = Field(description=_CANCEL_REASON)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -123,7 +130,26 @@ class LogRow(BaseModel):
                     "timezone": "Europe/Oslo",
                     "timezone_source": "calendar",
                     "due_local": "2026-11-23T12:00:00+01:00",
-                }
+                    "cancel_reason": None,
+                },
+                {
+                    "timer_id": "T-1002:periodic_update:1",
+                    "requester": "kari@example.no",
+                    "ticket": "T-1002",
+                    "department": "support",
+                    "agent": "ana",
+                    "level": "standard",
+                    "metric": "periodic_update",
+                    "sla_started": "2026-11-20T16:00:00+01:00",
+                    "due_date": "2026-11-25T16:00:00+01:00",
+                    "closed": "2026-11-23T10:00:00+01:00",
+                    "sla_seconds": 79200,
+                    "state": "cancelled",
+                    "timezone": "Europe/Oslo",
+                    "timezone_source": "calendar",
+                    "due_local": "2026-11-25T16:00:00+01:00",
+                    "cancel_reason": "closed",
+                },
             ]
         }
     )
@@ -159,6 +185,7 @@ class TicketTimer(BaseModel):
     timezone: str | None = Field(description=_TIMEZONE)
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
+    cancel_reason: str | None = Field(description=_CANCEL_REASON)
 
 
 class TicketSla(BaseModel):

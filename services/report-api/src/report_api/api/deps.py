@@ -14,6 +14,7 @@ from pydantic import StringConstraints
 from report_api.auth import READ_REPORTS
 from report_api.params import MAX_FILTER_VALUES, MAX_TEXT_LENGTH, TEXT_PATTERN
 from report_api.services import Services
+from sla_core.events import METRICS
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -68,7 +69,7 @@ def filter_param(what: str) -> object:
 Department = Annotated[list[Text] | None, filter_param("departments")]
 Agent = Annotated[list[Text] | None, filter_param("agents (ids)")]
 Level = Annotated[list[Text] | None, filter_param("SLA levels")]
-Metric = Annotated[list[Text] | None, filter_param("metrics (first_answer, next_answer, ...)")]
+Metric = Annotated[list[Text] | None, filter_param(f"metrics ({', '.join(METRICS)})")]
 Requester = Annotated[list[Text] | None, filter_param("requesters")]
 Ticket = Annotated[list[Text] | None, filter_param("tickets (ids)")]
 

@@ -6,7 +6,8 @@ A timer's `state` is one of
 - `breached`  still running, past due (the compliance report counts it as missed);
 - `fulfilled` stopped in time, or a breach corrected by `sla.fulfilled` with corrects_breach;
 - `missed`    stopped after due;
-- `cancelled` stopped without a verdict (reason other than a deleted ticket).
+- `cancelled` stopped without a verdict (reason other than a deleted ticket); the row keeps
+  the event's `reason` as `cancel_reason` (reset, cancel_condition, closed, level_change).
 
 Ended states are final, with one exception: `sla.fulfilled` with `corrects_breach` turns a missed
 timer into a fulfilled one. Every event carries the timer's full description, so a timer whose
@@ -75,6 +76,7 @@ class TimerRow(NamedTuple):
     source: str | None
     timezone: str | None  # None: projected from events of an engine that did not say
     timezone_source: str | None
+    cancel_reason: str | None  # why a cancelled timer was cancelled; None in any other state
     last_event_at: datetime
     last_emitted_at: datetime | None
     event_keys: tuple[int, ...]
@@ -159,6 +161,7 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
         source=data.source,
         timezone=data.timezone,
         timezone_source=data.timezone_source,
+        cancel_reason=data.reason if state == "cancelled" else None,
         last_event_at=event.time,
         last_emitted_at=None if emitted_at is UNSET else emitted_at,
         event_keys=(*previous_keys, key),

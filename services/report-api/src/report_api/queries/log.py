@@ -65,7 +65,7 @@ STATES = ("running", "breached", "fulfilled", "missed", "cancelled")
 ROW_COLUMNS = (
     "timer_id, ticket_id, requester, department, agent, level, metric, calendar, "
     "started_at, due_at, stopped_at, remaining_seconds, state, sla_static, timezone, "
-    "timezone_source"
+    "timezone_source, cancel_reason"
 )
 # Beyond this the index bound of a running timer's sort key is skipped (interval overflow).
 _BOUND_LIMIT_S = 1e9
@@ -201,6 +201,7 @@ def log_row(
         "timezone": record["timezone"],
         "timezone_source": record["timezone_source"],
         "due_local": timer_local_iso(record["due_at"], record["timezone"]),
+        "cancel_reason": record["cancel_reason"],
     }
 
 
@@ -243,6 +244,7 @@ CSV_COLUMNS = (
     "timezone",
     "timezone_source",
     "due_local",
+    "cancel_reason",
 )
 
 
@@ -305,6 +307,7 @@ def export_sql(query: LogQuery, business: tuple[list[str], list[int]]) -> tuple[
         "timezone": "timezone",
         "timezone_source": "timezone_source",
         "due_local": rfc3339_in_zone_sql("due_at", "timezone"),
+        "cancel_reason": neutralise_sql("cancel_reason"),
     }
     assert tuple(cells) == CSV_COLUMNS
     columns = ", ".join(f"{expr} AS {name}" for name, expr in cells.items())

@@ -60,6 +60,7 @@ async def ticket_timers(
                 "timezone": r["timezone"],
                 "timezone_source": r["timezone_source"],
                 "due_local": timer_local_iso(r["due_at"], r["timezone"]),
+                "cancel_reason": r["cancel_reason"],
             }
         )
     return timers

@@ -280,6 +280,8 @@ function logRow(r) {
   );
   const badge = el("td");
   badge.append(el("span", { class: `badge ${r.state}` }, r.state));
+  // why a cancelled timer was cancelled (reset, cancel_condition, closed, level_change)
+  if (r.cancel_reason) badge.append(" ", el("span", { class: "reason" }, r.cancel_reason));
   tr.append(badge);
   // the timer's own zone (chosen when it started): its due there, and why that zone
   const zone = el("td", { class: "mono" }, r.timezone ?? "–");

@@ -42,9 +42,12 @@ router = APIRouter(tags=["reports"])
 
 CSV_EXAMPLE = (
     "requester,ticket,department,agent,level,metric,sla_started,due_date,closed,sla_seconds,state,"
-    "timezone,timezone_source,due_local\n"
+    "timezone,timezone_source,due_local,cancel_reason\n"
     "kari@example.no,T-1001,support,,standard,first_answer,2026-11-20T16:00:00+01:00,"
-    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00\n"
+    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00,\n"
+    "kari@example.no,T-1002,support,ana,standard,periodic_update,2026-11-20T16:00:00+01:00,"
+    "2026-11-25T16:00:00+01:00,2026-11-23T10:00:00+01:00,79200,cancelled,Europe/Oslo,calendar,"
+    "2026-11-25T16:00:00+01:00,closed\n"
 )
 State = Annotated[list[str] | None, filter_param(f"states ({', '.join(STATES)})")]
 
