@@ -50,9 +50,12 @@ class LevelConditions:
     # reset_when holds only on a change; time flips are judged apart, at their instants
     quiet: bool = field(init=False, repr=False, compare=False)
     judged: bool = field(init=False, repr=False, compare=False)  # has pause or cancel at all
+    timed: bool = field(init=False, repr=False, compare=False)  # time alone can change them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "judged", self.pause is not None or self.cancel is not None)
+        timed = bool(time_tests((self.pause, self.reset, self.cancel)))
+        object.__setattr__(self, "timed", timed)
         tests = (self.pause, self.reset, self.cancel)
         moves = any("changed_at" in fields_tested(c) for c in tests)
         quiet = not moves and (self.reset is None or needs_change(self.reset))

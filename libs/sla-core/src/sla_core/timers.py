@@ -443,8 +443,9 @@ class _Context:
         state = self.state
         if level is None or not state.running:
             return
-        if not self.changed and level.conditions.quiet and not self.flipping:
-            return  # nothing the conditions test moved: their verdict stands
+        conditions = level.conditions
+        if not self.changed and conditions.quiet and not (self.flipping and conditions.timed):
+            return  # nothing the conditions test moved (not even time): their verdict stands
         verdict = self.verdict(level, at)
         if verdict.cancel:
             for timer in list(state.running.values()):
