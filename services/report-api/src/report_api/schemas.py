@@ -49,6 +49,7 @@ class ComplianceRow(ComplianceFigures):
     agent: str | None = None
     level: str | None = None
     metric: str | None = None
+    team: str | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -76,6 +77,9 @@ class ComplianceReport(BaseModel):
     to: datetime = Field(description="End of the range (exclusive).")
     tz: str
     group_by: list[str]
+    attribute: Literal["last", "at_breach"] = Field(
+        description="Whose a breached or missed timer is: its last holder, or its holder at due."
+    )
     rows: list[ComplianceRow]
     totals: ComplianceFigures
 
@@ -137,6 +141,16 @@ class LogPage(BaseModel):
     as_of: datetime = Field(description="The clock of running timers' figures on every page.")
 
 
+class OwnershipSegmentOut(BaseModel):
+    """Who held the ticket for part of a timer (SPEC section 11)."""
+
+    agent: str | None
+    team: str | None
+    started_at: datetime
+    ended_at: datetime
+    business_seconds: float = Field(description="Under the timer's calendar, pauses left out.")
+
+
 class TicketTimer(BaseModel):
     timer_id: str
     metric: str
@@ -159,6 +173,13 @@ class TicketTimer(BaseModel):
     timezone: str | None = Field(description=_TIMEZONE)
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
+    team: str | None = Field(description="The ticket's team as of the timer's last event.")
+    breach_agent: str | None = Field(description="On breached and missed timers: the agent at due.")
+    breach_team: str | None = Field(description="On breached and missed timers: the team at due.")
+    segments: list[OwnershipSegmentOut] = Field(
+        description="Who held the ticket, in order, as of the timer's breach or end; empty for a "
+        "running timer that has not breached."
+    )
 
 
 class TicketSla(BaseModel):

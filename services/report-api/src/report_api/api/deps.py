@@ -69,6 +69,7 @@ Department = Annotated[list[Text] | None, filter_param("departments")]
 Agent = Annotated[list[Text] | None, filter_param("agents (ids)")]
 Level = Annotated[list[Text] | None, filter_param("SLA levels")]
 Metric = Annotated[list[Text] | None, filter_param("metrics (first_answer, next_answer, ...)")]
+Team = Annotated[list[Text] | None, filter_param("teams (the agent groups that own tickets)")]
 Requester = Annotated[list[Text] | None, filter_param("requesters")]
 Ticket = Annotated[list[Text] | None, filter_param("tickets (ids)")]
 

@@ -27,6 +27,7 @@ async def ticket_timers(
     )
     if not records:
         return None
+    held = await timer_segments(conn, ticket_ids=[ticket_id], zone=zone)
     timers = []
     for r in records:
         sla = seconds_left.of_timer(
@@ -60,6 +61,33 @@ async def ticket_timers(
                 "timezone": r["timezone"],
                 "timezone_source": r["timezone_source"],
                 "due_local": timer_local_iso(r["due_at"], r["timezone"]),
+                "team": r["team"],
+                "breach_agent": r["breach_agent"],
+                "breach_team": r["breach_team"],
+                "segments": held.get(r["timer_id"], []),
             }
         )
     return timers
+
+
+async def timer_segments(
+    conn: asyncpg.Connection, *, ticket_ids: list[str], zone: ZoneInfo
+) -> dict[str, list[dict[str, Any]]]:
+    """The ownership segments of the tickets' timers, by timer id, in order (times in `zone`)."""
+    records = await conn.fetch(
+        "SELECT timer_id, agent, team, started_at, ended_at, business_seconds FROM sla_segments "
+        "WHERE ticket_id = ANY($1::text[]) ORDER BY timer_id, n",
+        ticket_ids,
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        found.setdefault(r["timer_id"], []).append(
+            {
+                "agent": r["agent"],
+                "team": r["team"],
+                "started_at": local_iso(r["started_at"], zone),
+                "ended_at": local_iso(r["ended_at"], zone),
+                "business_seconds": r["business_seconds"],
+            }
+        )
+    return found
