@@ -86,6 +86,36 @@ class ComplianceReport(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class OwnershipSegmentOut(BaseModel):
+    """Who held the ticket for part of a timer (SPEC section 11)."""
+
+    agent: str | None
+    team: str | None
+    started_at: datetime
+    ended_at: datetime
+    business_seconds: float = Field(description="Under the timer's calendar, pauses left out.")
+
+
+class OwnershipRow(BaseModel):
+    """One agent's or team's time in hands; only the key named in group_by is present."""
+
+    agent: str | None = None
+    team: str | None = None
+    held_seconds: float = Field(ge=0, description="Business seconds held, pauses left out.")
+    timers: int = Field(ge=0, description="Timers held for any part.")
+    breaches: int = Field(ge=0, description="Timers that breached in these hands.")
+
+
+class OwnershipReport(BaseModel):
+    from_: datetime = Field(alias="from", description="Start of the range (inclusive).")
+    to: datetime = Field(description="End of the range (exclusive).")
+    tz: str
+    group_by: Literal["agent", "team"]
+    rows: list[OwnershipRow]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class LogRow(BaseModel):
     """One SLA timer. Times are RFC 3339 in the requested tz."""
 
@@ -107,6 +137,13 @@ class LogRow(BaseModel):
     timezone: str | None = Field(description=_TIMEZONE)
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
+    team: str | None = Field(None, description="The ticket's team as of the timer's last event.")
+    breach_agent: str | None = Field(None, description="Breached or missed: the agent at due.")
+    breach_team: str | None = Field(None, description="Breached or missed: the team at due.")
+    segments: list[OwnershipSegmentOut] = Field(
+        default_factory=list,
+        description="Who held the ticket, in order, as of the timer's breach or end.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -139,16 +176,6 @@ class LogPage(BaseModel):
     sort: str
     limit: int
     as_of: datetime = Field(description="The clock of running timers' figures on every page.")
-
-
-class OwnershipSegmentOut(BaseModel):
-    """Who held the ticket for part of a timer (SPEC section 11)."""
-
-    agent: str | None
-    team: str | None
-    started_at: datetime
-    ended_at: datetime
-    business_seconds: float = Field(description="Under the timer's calendar, pauses left out.")
 
 
 class TicketTimer(BaseModel):

@@ -27,7 +27,7 @@ async def ticket_timers(
     )
     if not records:
         return None
-    held = await timer_segments(conn, ticket_ids=[ticket_id], zone=zone)
+    held = await timer_segments(conn, timer_ids=[r["timer_id"] for r in records], zone=zone)
     timers = []
     for r in records:
         sla = seconds_left.of_timer(
@@ -71,13 +71,14 @@ async def ticket_timers(
 
 
 async def timer_segments(
-    conn: asyncpg.Connection, *, ticket_ids: list[str], zone: ZoneInfo
+    conn: asyncpg.Connection, *, timer_ids: list[str], zone: ZoneInfo
 ) -> dict[str, list[dict[str, Any]]]:
-    """The ownership segments of the tickets' timers, by timer id, in order (times in `zone`)."""
+    """The ownership segments of the timers, by timer id, in order (times in `zone`); the SLA
+    log and the ticket view both show them."""
     records = await conn.fetch(
         "SELECT timer_id, agent, team, started_at, ended_at, business_seconds FROM sla_segments "
-        "WHERE ticket_id = ANY($1::text[]) ORDER BY timer_id, n",
-        ticket_ids,
+        "WHERE timer_id = ANY($1::text[]) ORDER BY timer_id, n",
+        timer_ids,
     )
     found: dict[str, list[dict[str, Any]]] = {}
     for r in records:

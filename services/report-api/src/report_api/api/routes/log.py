@@ -42,9 +42,10 @@ router = APIRouter(tags=["reports"])
 
 CSV_EXAMPLE = (
     "requester,ticket,department,agent,level,metric,sla_started,due_date,closed,sla_seconds,state,"
-    "timezone,timezone_source,due_local\n"
+    "timezone,timezone_source,due_local,team,breach_team,segments\n"
     "kari@example.no,T-1001,support,,standard,first_answer,2026-11-20T16:00:00+01:00,"
-    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00\n"
+    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00,"
+    "l2,l2,/l1=7200;/l2=7200\n"
 )
 State = Annotated[list[str] | None, filter_param(f"states ({', '.join(STATES)})")]
 
