@@ -60,7 +60,8 @@ async def test_every_route_needs_a_token_with_its_scope(stream: Stream) -> None:
             url = path.replace("{ticket_id}", "t-1").replace("{version}", "sha256:0")
             needs = "policies:admin" if path.startswith("/v1/policies") else "reports:read"
             wrong, right = (TOKEN, ADMIN) if needs == "policies:admin" else (ADMIN, TOKEN)
-            params = {"from": "2026-01-01", "to": "2026-01-02"} if "compliance" in url else {}
+            ranged = "compliance" in url or "ownership" in url  # from and to required
+            params = {"from": "2026-01-01", "to": "2026-01-02"} if ranged else {}
             missing = await client.get(url, headers={"Authorization": ""}, params=params)
             assert missing.status_code == 401, (url, missing.text)
             refused = await client.get(url, headers=bearer(wrong), params=params)

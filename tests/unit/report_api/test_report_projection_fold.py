@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from report_api.projection.events import InvalidEvent, parse_event
 from report_api.projection.handlers import Outcome, fold_batch
 from report_api.projection.store import rollup_changes
-from report_api.testing import encode, sla_event
+from report_api.testing import at, encode, sla_event
+from sla_core.events import OwnershipSegment, SlaEvent
 
 START = "2026-03-02T10:00:00Z"
 
@@ -126,3 +128,36 @@ def test_invalid_values_are_named(value: bytes | None, reason: str) -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_event(value)
     assert caught.value.reason == reason
+
+
+def _owned(event: SlaEvent, **data: object) -> SlaEvent:
+    return msgspec.structs.replace(event, data=msgspec.structs.replace(event.data, **data))
+
+
+def test_segments_and_the_holder_at_breach() -> None:
+    segment = OwnershipSegment(
+        agent="ann",
+        team="A",
+        started_at=at(START),
+        ended_at=at("2026-03-02T11:00:00Z"),
+        business_seconds=3600,
+    )
+    old_engine = parsed("sla.breached", time="2026-03-02T11:00:00Z")
+    row = fold_batch([old_engine], {}, []).after["T1:first_answer:1"]
+    assert row is not None and (row.breach_agent, row.breach_team) == ("agent-1", None)
+    missed = _owned(
+        parsed("sla.missed", time="2026-03-02T11:30:00Z"),
+        team="B",
+        segments=[segment],
+        breach_agent="ann",
+        breach_team="A",
+    )
+    result = fold_batch([missed], {row.timer_id: row}, [])
+    after = result.after[row.timer_id]
+    assert after is not None
+    assert (after.team, after.breach_agent, after.breach_team) == ("B", "ann", "A")
+    assert [(s.n, s.agent, s.business_seconds) for s in result.segments[row.timer_id]] == [
+        (1, "ann", 3600)
+    ]
+    deletion = parsed("sla.cancelled", ticket_deleted=True, time="2026-03-02T12:00:00Z")
+    assert fold_batch([missed, deletion], {}, []).segments == {}

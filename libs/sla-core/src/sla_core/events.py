@@ -67,6 +67,7 @@ REPORTED_ATTRIBUTES: Final = (
     "customer_group",
     "source",
     "tags",
+    "team",
 )
 
 
@@ -99,6 +100,17 @@ class TicketEvent:
 _Text = Annotated[str, Meta(min_length=1)]
 _Time = Annotated[datetime, Meta(tz=True)]
 _Seconds = Annotated[float, Meta(ge=0)]
+
+
+class OwnershipSegment(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """Who held the ticket for part of a timer (SPEC section 11): from one change of `agent` or
+    `team` to the next, in business seconds under the timer's calendar, pauses left out."""
+
+    agent: str | None
+    team: str | None
+    started_at: _Time
+    ended_at: _Time
+    business_seconds: _Seconds
 
 
 class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -170,6 +182,24 @@ class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
             "the reports."
         ),
     ] = False
+    # Ownership (SPEC section 11), UNSET (absent) on the events that do not carry it
+    segments: Annotated[
+        list[OwnershipSegment] | UnsetType,
+        Meta(
+            description="On sla.breached (to the due) and on the ending events (to the stop): "
+            "the timer's ownership segments in order; their seconds add up to elapsed_seconds."
+        ),
+    ] = UNSET
+    breach_agent: Annotated[
+        str | UnsetType | None,
+        Meta(
+            description="On sla.breached and sla.missed: the agent who held the ticket at the due."
+        ),
+    ] = UNSET
+    breach_team: Annotated[
+        str | UnsetType | None,
+        Meta(description="On sla.breached and sla.missed: the team that held it at the due."),
+    ] = UNSET
     # REPORTED_ATTRIBUTES, in that order
     department: str | None = None
     agent: str | None = None
@@ -182,6 +212,7 @@ class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     tags: Annotated[list[str] | None, Meta(description="Null when the ticket's tags are null.")] = (
         msgspec.field(default_factory=list)
     )
+    team: Annotated[str | None, Meta(description="The agent group that owns the ticket.")] = None
     # last: the wall clock, stamped at the edge when the event is sent (codec.encode_sla_event);
     # UNSET until then
     emitted_at: Annotated[_Time | UnsetType, Meta(description="Wall clock at emission.")] = UNSET

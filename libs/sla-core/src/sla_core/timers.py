@@ -27,7 +27,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from sla_core import periodic
+from msgspec import UNSET
+
+from sla_core import ownership, periodic
 from sla_core._weekly import US
 from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError
 from sla_core.conditions import Verdict, judge, next_flip_us
@@ -48,6 +50,9 @@ ANSWER_METRICS: Final[tuple[Metric, ...]] = (
 RESOLUTION: Final = "resolution"
 METRIC_INDEX: Final = {m: i for i, m in enumerate((*ANSWER_METRICS, RESOLUTION, periodic.PERIODIC))}
 BREACH: Final = "__due__"  # alarm kind of a due; any other kind is a warning label
+# the events that carry the timer's ownership segments; the breach ones its holder at the due
+_OWNED_TYPES: Final = frozenset({"sla.breached", "sla.fulfilled", "sla.missed", "sla.cancelled"})
+_BREACH_TYPES: Final = frozenset({"sla.breached", "sla.missed"})
 DEDUP_WINDOW: Final = (
     64  # event identities remembered per ticket (duplicates arrive close together)
 )
@@ -110,6 +115,9 @@ class Timer:
     version: int = 0  # bumped on every re-arm: alarms armed for an older version are stale
     # why `calendar` is read in its zone (`ZoneChoice.source`); the zone is calendar.timezone
     zone_source: ZoneSource = "calendar"
+    # its holders when the ticket's agent or team changed while it ran (`sla_core.ownership`);
+    # empty: one holder from the start, the ticket's
+    owners: ownership.Owners = ()
 
     @property
     def target_us(self) -> int:
@@ -243,6 +251,15 @@ class _Context:
         started, due = timer.started_us, timer.due_us
         get = self.state.attrs.get
         ticket_id = timer.ticket_id
+        segments: Any = UNSET
+        breach_agent: Any = UNSET
+        breach_team: Any = UNSET
+        if type_ in _OWNED_TYPES and not ticket_deleted:
+            current = (get("agent"), get("team"))
+            segments = ownership.as_event(ownership.segments(timer, at_us, current, elapsed_us))
+            if type_ in _BREACH_TYPES:
+                breach_us = at_us if due is None else min(due, at_us)
+                breach_agent, breach_team = ownership.holder_at(timer, breach_us, current)
         timer_id = f"{ticket_id}:{timer.metric}:{timer.cycle}"
         event_id = f"{timer_id}/{timer.seq}:{type_}"
         data = SlaEventData(
@@ -268,6 +285,9 @@ class _Context:
             paused=timer.paused_us is not None,
             reason=reason,
             ticket_deleted=ticket_deleted,
+            segments=segments,
+            breach_agent=breach_agent,
+            breach_team=breach_team,
             # events.REPORTED_ATTRIBUTES, spelled out (a loop over them costs more per event)
             department=get("department"),
             agent=get("agent"),
@@ -276,6 +296,7 @@ class _Context:
             customer_group=get("customer_group"),
             source=get("source"),
             tags=get("tags", []),
+            team=get("team"),
         )
         self.step.outputs.append(
             SlaEvent(id=event_id, type=type_, time=at, ticket_id=ticket_id, data=data)
@@ -530,7 +551,17 @@ def apply(
     at = event.time
     if at_us is None:
         at_us = _us(at)
-    changed = _merge_attrs(state, event.ticket) if event.ticket else frozenset()
+    ticket = event.ticket
+    changed: frozenset[str] = frozenset()
+    if ticket:
+        if state.running and ("agent" in ticket or "team" in ticket):
+            old = ownership.holder(state.attrs)
+            changed = _merge_attrs(state, ticket)
+            new = ownership.holder(state.attrs)
+            if new != old:  # the running timers change hands before the event acts on them
+                ownership.hand_over(state.running.values(), old, new, at_us)
+        else:
+            changed = _merge_attrs(state, ticket)
     ctx = _Context(policy, state, step, changed)
     kind = event.type
     if kind != "ticket.created" or state.created_at is not None:
@@ -677,6 +708,8 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
         raw["z"] = timer.calendar.timezone
         if source == "default":
             raw["zs"] = source
+    if timer.owners:  # only timers that changed hands: the others' rows stay as they were
+        raw["o"] = ownership.owners_to_raw(timer.owners)
     return raw
 
 
@@ -714,6 +747,7 @@ def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         raw["q"],
         0,
         source,
+        ownership.owners_from_raw(raw.get("o")),
     )
 
 

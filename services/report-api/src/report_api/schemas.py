@@ -55,6 +55,7 @@ class ComplianceRow(ComplianceFigures):
     agent: str | None = None
     level: str | None = None
     metric: str | None = None
+    team: str | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,8 +83,41 @@ class ComplianceReport(BaseModel):
     to: datetime = Field(description="End of the range (exclusive).")
     tz: str
     group_by: list[str]
+    attribute: Literal["last", "at_breach"] = Field(
+        description="Whose a breached or missed timer is: its last holder, or its holder at due."
+    )
     rows: list[ComplianceRow]
     totals: ComplianceFigures
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class OwnershipSegmentOut(BaseModel):
+    """Who held the ticket for part of a timer (SPEC section 11)."""
+
+    agent: str | None
+    team: str | None
+    started_at: datetime
+    ended_at: datetime
+    business_seconds: float = Field(description="Under the timer's calendar, pauses left out.")
+
+
+class OwnershipRow(BaseModel):
+    """One agent's or team's time in hands; only the key named in group_by is present."""
+
+    agent: str | None = None
+    team: str | None = None
+    held_seconds: float = Field(ge=0, description="Business seconds held, pauses left out.")
+    timers: int = Field(ge=0, description="Timers held for any part.")
+    breaches: int = Field(ge=0, description="Timers that breached in these hands.")
+
+
+class OwnershipReport(BaseModel):
+    from_: datetime = Field(alias="from", description="Start of the range (inclusive).")
+    to: datetime = Field(description="End of the range (exclusive).")
+    tz: str
+    group_by: Literal["agent", "team"]
+    rows: list[OwnershipRow]
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -110,6 +144,13 @@ class LogRow(BaseModel):
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
     cancel_reason: str | None = Field(description=_CANCEL_REASON)
+    team: str | None = Field(None, description="The ticket's team as of the timer's last event.")
+    breach_agent: str | None = Field(None, description="Breached or missed: the agent at due.")
+    breach_team: str | None = Field(None, description="Breached or missed: the team at due.")
+    segments: list[OwnershipSegmentOut] = Field(
+        default_factory=list,
+        description="Who held the ticket, in order, as of the timer's breach or end.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -186,6 +227,13 @@ class TicketTimer(BaseModel):
     timezone_source: ZoneSource | None = Field(description=_TIMEZONE_SOURCE)
     due_local: datetime | None = Field(description=_DUE_LOCAL)
     cancel_reason: str | None = Field(description=_CANCEL_REASON)
+    team: str | None = Field(description="The ticket's team as of the timer's last event.")
+    breach_agent: str | None = Field(description="On breached and missed timers: the agent at due.")
+    breach_team: str | None = Field(description="On breached and missed timers: the team at due.")
+    segments: list[OwnershipSegmentOut] = Field(
+        description="Who held the ticket, in order, as of the timer's breach or end; empty for a "
+        "running timer that has not breached."
+    )
 
 
 class TicketSla(BaseModel):

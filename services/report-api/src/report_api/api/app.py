@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from report_api import problems
 from report_api.api.deps import require_scope
 from report_api.api.responses import fix_openapi, problem_responses
-from report_api.api.routes import compliance, health, log, policies, tickets
+from report_api.api.routes import compliance, health, log, ownership, policies, tickets
 from report_api.auth import ADMIN_POLICIES, READ_REPORTS
 from report_api.config import ApiSettings
 from report_api.metrics import Metrics
@@ -151,6 +151,7 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
     for router, scope in (
         (compliance.router, READ_REPORTS),
         (log.router, READ_REPORTS),
+        (ownership.router, READ_REPORTS),
         (tickets.router, READ_REPORTS),
         (policies.router, ADMIN_POLICIES),
     ):

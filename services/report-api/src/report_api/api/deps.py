@@ -70,6 +70,7 @@ Department = Annotated[list[Text] | None, filter_param("departments")]
 Agent = Annotated[list[Text] | None, filter_param("agents (ids)")]
 Level = Annotated[list[Text] | None, filter_param("SLA levels")]
 Metric = Annotated[list[Text] | None, filter_param(f"metrics ({', '.join(METRICS)})")]
+Team = Annotated[list[Text] | None, filter_param("teams (the agent groups that own tickets)")]
 Requester = Annotated[list[Text] | None, filter_param("requesters")]
 Ticket = Annotated[list[Text] | None, filter_param("tickets (ids)")]
 

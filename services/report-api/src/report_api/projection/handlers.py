@@ -20,12 +20,12 @@ remembers the ticket, and events that arrive for it later are dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from report_api.projection.events import event_key
 from sla_core.events import SlaEvent
@@ -77,12 +77,69 @@ class TimerRow(NamedTuple):
     timezone: str | None  # None: projected from events of an engine that did not say
     timezone_source: str | None
     cancel_reason: str | None  # why a cancelled timer was cancelled; None in any other state
+    team: str | None
+    breach_agent: str | None  # the holder at the due, on breached and missed rows (SPEC 11)
+    breach_team: str | None
     last_event_at: datetime
     last_emitted_at: datetime | None
     event_keys: tuple[int, ...]
 
 
 COLUMNS: tuple[str, ...] = TimerRow._fields
+BREACH_STATES = frozenset({"breached", "missed"})
+
+
+class SegmentRow(NamedTuple):
+    """One row of `sla_segments`: one holder's part of a timer (SPEC section 11)."""
+
+    timer_id: str
+    n: int
+    ticket_id: str
+    agent: str | None
+    team: str | None
+    started_at: datetime
+    ended_at: datetime
+    business_seconds: float
+
+
+SEGMENT_COLUMNS: tuple[str, ...] = SegmentRow._fields
+
+
+def _segment_rows(event: SlaEvent) -> tuple[SegmentRow, ...] | None:
+    """The event's segments as rows; None when it carries none (they stay as they were)."""
+    segments = event.data.segments
+    if isinstance(segments, UnsetType):
+        return None
+    data = event.data
+    return tuple(
+        SegmentRow(
+            data.timer_id,
+            n,
+            data.ticket_id,
+            s.agent,
+            s.team,
+            s.started_at,
+            s.ended_at,
+            s.business_seconds,
+        )
+        for n, s in enumerate(segments, 1)
+    )
+
+
+def _breach_holder(
+    row: TimerRow | None, state: str, event: SlaEvent
+) -> tuple[str | None, str | None]:
+    """Who held the ticket at the due of a breached or missed timer: as the event says, else as
+    an earlier event said, else (an engine from before SPEC 11) the ticket's holder now."""
+    if state not in BREACH_STATES:
+        return None, None
+    data = event.data
+    agent, team = data.breach_agent, data.breach_team
+    if not isinstance(agent, UnsetType) and not isinstance(team, UnsetType):
+        return agent, team
+    if row is not None and row.state in BREACH_STATES:
+        return row.breach_agent, row.breach_team
+    return data.agent, data.team
 
 
 def _next_state(current: str | None, event: SlaEvent) -> str:
@@ -133,6 +190,7 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
     ended = state in ENDED_STATES
     previous_keys = () if row is None else row.event_keys
     emitted_at = data.emitted_at
+    breach_agent, breach_team = _breach_holder(row, state, event)
     new = TimerRow(
         timer_id=data.timer_id,
         ticket_id=data.ticket_id,
@@ -162,6 +220,9 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
         timezone=data.timezone,
         timezone_source=data.timezone_source,
         cancel_reason=data.reason if state == "cancelled" else None,
+        team=data.team,
+        breach_agent=breach_agent,
+        breach_team=breach_team,
         last_event_at=event.time,
         last_emitted_at=None if emitted_at is UNSET else emitted_at,
         event_keys=(*previous_keys, key),
@@ -180,6 +241,8 @@ class BatchResult:
     after: dict[str, TimerRow | None]
     deleted_tickets: dict[str, tuple[datetime, str]]  # ticket -> (time, event id), new ones only
     outcomes: list[tuple[str, Outcome]]  # (event type, outcome) per event, in order
+    # the segments of timers whose applied events carried them: they replace the stored ones
+    segments: dict[str, tuple[SegmentRow, ...]] = field(default_factory=dict)
 
 
 def fold_batch(
@@ -197,6 +260,7 @@ def fold_batch(
     gone = set(deleted)
     new_deletions: dict[str, tuple[datetime, str]] = {}
     outcomes: list[tuple[str, Outcome]] = []
+    segments: dict[str, tuple[SegmentRow, ...]] = {}
     for event in events:
         data = event.data
         ticket_id = data.ticket_id
@@ -211,6 +275,7 @@ def fold_batch(
                     before.setdefault(timer_id, stored.get(timer_id))
                     rows[timer_id] = None
                     changed.add(timer_id)
+                    segments.pop(timer_id, None)
             outcomes.append((event.type, Outcome.DELETED))
             continue
         row = rows.get(data.timer_id)
@@ -220,8 +285,11 @@ def fold_batch(
             before.setdefault(data.timer_id, stored.get(data.timer_id))
             rows[data.timer_id] = new
             changed.add(data.timer_id)
+            found = _segment_rows(event)
+            if found is not None:
+                segments[data.timer_id] = found
     after = {timer_id: rows[timer_id] for timer_id in changed}
     # A timer first seen and deleted within the batch was never stored: nothing to write.
     after = {t: r for t, r in after.items() if r is not None or before.get(t) is not None}
     before = {t: before.get(t) for t in after}
-    return BatchResult(before, after, new_deletions, outcomes)
+    return BatchResult(before, after, new_deletions, outcomes, segments)

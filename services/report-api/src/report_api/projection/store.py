@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 import asyncpg
 
-from report_api.projection.handlers import COLUMNS, BatchResult, TimerRow, fold_batch
+from report_api.projection.handlers import (
+    COLUMNS,
+    SEGMENT_COLUMNS,
+    BatchResult,
+    SegmentRow,
+    TimerRow,
+    fold_batch,
+)
 from report_api.rollups import (
     COUNTED_STATES,
     DIMENSIONS,
@@ -68,6 +75,21 @@ _UPSERT_TIMERS = (
     + f") AS u({', '.join(COLUMNS)}) "
     "ON CONFLICT (timer_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "timer_id")
+)
+
+_SEGMENT_TYPES = {
+    "n": "int4",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "business_seconds": "float8",
+}
+_DELETE_SEGMENTS = "DELETE FROM sla_segments WHERE timer_id = ANY($1::text[])"
+_INSERT_SEGMENTS = (
+    f"INSERT INTO sla_segments ({', '.join(SEGMENT_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"${i}::{_SEGMENT_TYPES.get(c, 'text')}[]" for i, c in enumerate(SEGMENT_COLUMNS, 1)
+    )
+    + ")"
 )
 
 _CONTRIBUTIONS = (
@@ -195,6 +217,16 @@ def _timer_values(row: TimerRow) -> tuple[Any, ...]:
     return (*row[:-1], "{" + ",".join(map(str, row.event_keys)) + "}")
 
 
+async def write_segments(
+    conn: asyncpg.Connection, segments: Mapping[str, Sequence[SegmentRow]]
+) -> None:
+    """Replace the stored segments of each timer in `segments` (two statements)."""
+    await conn.execute(_DELETE_SEGMENTS, sorted(segments))
+    rows = [row for timer_rows in segments.values() for row in timer_rows]
+    if rows:
+        await conn.execute(_INSERT_SEGMENTS, *_columns(rows, len(SEGMENT_COLUMNS)))
+
+
 async def read_offsets(
     conn: asyncpg.Connection,
     partitions: Iterable[Partition],
@@ -228,7 +260,8 @@ async def commit_batch(
        its tickets are already deleted.
     3. Fold the events over those rows (pure: `handlers.fold_batch`): duplicates and events of
        deleted tickets change nothing.
-    4. Write the changed timer rows (one unnest upsert), delete the timers of newly deleted
+    4. Write the changed timer rows (one unnest upsert), replace the ownership segments of the
+       timers whose events carried them, delete the timers and segments of newly deleted
        tickets and remember those tickets.
     5. Take the rollup lock, add the signed contribution deltas to every rollup table (one
        statement), then recompute the rows that lost a time figure from `sla_timers`.
@@ -275,9 +308,12 @@ async def commit_batch(
         upserts = [_timer_values(r) for r in result.after.values() if r is not None]
         if upserts:
             await conn.execute(_UPSERT_TIMERS, *_columns(upserts, len(COLUMNS)))
+        if result.segments:
+            await write_segments(conn, result.segments)
         if result.deleted_tickets:
             new = sorted(result.deleted_tickets)
             await conn.execute("DELETE FROM sla_timers WHERE ticket_id = ANY($1::text[])", new)
+            await conn.execute("DELETE FROM sla_segments WHERE ticket_id = ANY($1::text[])", new)
             await conn.execute(
                 "INSERT INTO deleted_tickets (ticket_id, deleted_at, event_id) "
                 "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[]) "

@@ -4,6 +4,11 @@ Read from the rollups (see `rollups.py` and `buckets.py`): whole UTC hours from 
 rollup that has the dimensions asked for, 15-minute buckets where a local midnight splits an hour,
 and the raw timers only for the parts of the range finer than 15 minutes. All three are combined
 with the same aggregates and grouped by the local calendar of `tz`.
+
+Ownership (SPEC section 11). `team` is a dimension the rollups do not have, and
+`attribute=at_breach` counts a breached or missed timer for the agent and team that held the
+ticket at its due (`breach_agent`, `breach_team`) rather than its last ones. A report that groups
+or filters by `team`, or by `agent` under `at_breach`, reads the raw timers for the whole range.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from report_api.buckets import HOUR_SECONDS, QUARTER_SECONDS, Range, local_day_starts, segments
+from report_api.buckets import (
+    HOUR_SECONDS,
+    QUARTER_SECONDS,
+    Range,
+    Segments,
+    local_day_starts,
+    segments,
+)
 from report_api.queries.sql import Params, any_of, where
 from report_api.rollups import (
     COUNTED_STATES,
@@ -30,8 +42,22 @@ from report_api.rollups import (
 )
 
 TIME_KEYS = ("date", "week", "month")
-GROUP_KEYS = (*TIME_KEYS, *DIMENSIONS)
-FILTERS = DIMENSIONS
+OWNER_KEYS = ("agent", "team")
+GROUP_KEYS = (*TIME_KEYS, *DIMENSIONS, "team")
+FILTERS = (*DIMENSIONS, "team")
+ATTRIBUTIONS = ("last", "at_breach")
+_BREACHED = "s.state IN ('breached', 'missed')"
+
+
+def owner_columns(attribute: str) -> dict[str, str]:
+    """SQL for each dimension of a timer row `s`, its agent and team as `attribute` says: the
+    last holder (`last`), or for a breached or missed timer the holder at its due (`at_breach`).
+    """
+    columns = {d: f"s.{d}" for d in FILTERS}
+    if attribute == "at_breach":
+        for key in OWNER_KEYS:
+            columns[key] = f"CASE WHEN {_BREACHED} THEN s.breach_{key} ELSE s.{key} END"
+    return columns
 
 
 def _time_key_sql(key: str, t: str, tz: str) -> str:
@@ -110,6 +136,7 @@ def _branch(
     dims: Sequence[str],
     filters: Mapping[str, Sequence[str]],
     extra: Sequence[str] = (),
+    columns: Mapping[str, str] | None = None,
 ) -> str:
     """Rows of `source` whose `t` lies in one of `ranges`, one index range scan per range.
 
@@ -117,18 +144,19 @@ def _branch(
     range holds; it then scans the whole table (0.3 s at 1,000,000 timers to return a few rows).
     The LATERAL subquery, kept from being flattened into a join by OFFSET 0, is run once per range
     with its bounds as parameters of an index scan on `t`."""
+    sql = columns or {d: f"s.{d}" for d in DIMENSIONS}
     lo = params.add([r[0] for r in ranges], "timestamptz[]")
     hi = params.add([r[1] for r in ranges], "timestamptz[]")
     clauses = [
         f"{t} >= g.lo",
         f"{t} < g.hi",
         *extra,
-        *any_of(params, filters, {d: f"s.{d}" for d in DIMENSIONS}),
+        *any_of(params, filters, sql),
     ]
-    columns = ", ".join([f"{t} AS t", *(f"s.{d}" for d in dims), stats])
+    selected = ", ".join([f"{t} AS t", *(f"{sql[d]} AS {d}" for d in dims), stats])
     return (
         f"SELECT x.* FROM unnest({lo}, {hi}) AS g(lo, hi) CROSS JOIN LATERAL "
-        f"(SELECT {columns} FROM {source} s {where(clauses)} OFFSET 0) x"
+        f"(SELECT {selected} FROM {source} s {where(clauses)} OFFSET 0) x"
     )
 
 
@@ -140,16 +168,21 @@ async def compliance(
     zone: ZoneInfo,
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
+    attribute: str = "last",
 ) -> ComplianceResult:
     """Groups of timers started in [start, end), by `group_by`, with `filters` (dimension ->
-    accepted values). Groups without a fulfilled or missed timer are left out."""
-    dims = [k for k in group_by if k in DIMENSIONS]
+    accepted values), a missed timer's agent and team as `attribute` says. Groups without a
+    fulfilled or missed timer are left out."""
+    dims = [k for k in group_by if k in FILTERS]
     needed = set(dims) | {name for name, values in filters.items() if values}
     boundaries = local_day_starts(start, end, zone) if set(group_by) & set(TIME_KEYS) else []
-    hour_table = smallest(HOUR_SECONDS, needed)
-    quarter_table = smallest(QUARTER_SECONDS, needed)
-    assert quarter_table is not None  # the quarter rollup has every dimension
+    owned = "team" in needed or (attribute == "at_breach" and "agent" in needed)
+    hour_table = None if owned else smallest(HOUR_SECONDS, needed)
+    quarter_table = None if owned else smallest(QUARTER_SECONDS, needed)
+    assert owned or quarter_table is not None  # the quarter rollup has every other dimension
     parts = segments(start, end, boundaries, hours=hour_table is not None)
+    if owned:
+        parts = Segments(hour=[], quarter=[], raw=[(start, end)])
     params = Params()
     # Only bound when a time key uses it: an unused parameter has no type and fails to prepare.
     tz = params.add(zone.key, "text") if boundaries or set(group_by) & set(TIME_KEYS) else ""
@@ -184,6 +217,7 @@ async def compliance(
                 dims=dims,
                 filters=filters,
                 extra=[f"s.state IN ({counted})"],
+                columns=owner_columns(attribute),
             )
         )
     keys = [_time_key_sql(k, "u.t", tz) if k in TIME_KEYS else f"u.{k}" for k in group_by]

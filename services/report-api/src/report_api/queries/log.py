@@ -27,6 +27,7 @@ from report_api.business_time import SecondsLeft
 from report_api.cursor import Cursor
 from report_api.problems import bad_param
 from report_api.queries.sql import Params, any_of, local_iso, timer_local_iso, where
+from report_api.queries.tickets import timer_segments
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ STATES = ("running", "breached", "fulfilled", "missed", "cancelled")
 ROW_COLUMNS = (
     "timer_id, ticket_id, requester, department, agent, level, metric, calendar, "
     "started_at, due_at, stopped_at, remaining_seconds, state, sla_static, timezone, "
-    "timezone_source, cancel_reason"
+    "timezone_source, cancel_reason, team, breach_agent, breach_team"
 )
 # Beyond this the index bound of a running timer's sort key is skipped (interval overflow).
 _BOUND_LIMIT_S = 1e9
@@ -202,6 +203,9 @@ def log_row(
         "timezone_source": record["timezone_source"],
         "due_local": timer_local_iso(record["due_at"], record["timezone"]),
         "cancel_reason": record["cancel_reason"],
+        "team": record["team"],
+        "breach_agent": record["breach_agent"],
+        "breach_team": record["breach_team"],
     }
 
 
@@ -220,6 +224,9 @@ async def log_page(
     more = len(records) > limit
     records = records[:limit]
     rows = [log_row(r, zone, seconds_left, query.as_of) for r in records]
+    held = await timer_segments(conn, timer_ids=[r["timer_id"] for r in records], zone=zone)
+    for row in rows:
+        row["segments"] = held.get(row["timer_id"], [])
     next_cursor = None
     if more and records:
         last = records[-1]
@@ -245,7 +252,22 @@ CSV_COLUMNS = (
     "timezone_source",
     "due_local",
     "cancel_reason",
+    "team",
+    "breach_team",
+    "segments",
 )
+
+
+def _segments_cell() -> str:
+    """A timer's segments in one CSV cell, "agent/team=business seconds" in order with ";"
+    between; the agent, which may begin the cell, is neutralised as any cell is."""
+    from report_api.csv import neutralise_sql
+
+    return (
+        f"(SELECT string_agg(COALESCE({neutralise_sql('g.agent')}, '') || '/' || "
+        "COALESCE(g.team, '') || '=' || g.business_seconds::text, ';' ORDER BY g.n) "
+        "FROM sla_segments g WHERE g.timer_id = sla_timers.timer_id)"
+    )
 
 
 async def business_seconds_left(
@@ -308,6 +330,9 @@ def export_sql(query: LogQuery, business: tuple[list[str], list[int]]) -> tuple[
         "timezone_source": "timezone_source",
         "due_local": rfc3339_in_zone_sql("due_at", "timezone"),
         "cancel_reason": neutralise_sql("cancel_reason"),
+        "team": neutralise_sql("team"),
+        "breach_team": neutralise_sql("breach_team"),
+        "segments": _segments_cell(),
     }
     assert tuple(cells) == CSV_COLUMNS
     columns = ", ".join(f"{expr} AS {name}" for name, expr in cells.items())

@@ -27,6 +27,7 @@ async def ticket_timers(
     )
     if not records:
         return None
+    held = await timer_segments(conn, timer_ids=[r["timer_id"] for r in records], zone=zone)
     timers = []
     for r in records:
         sla = seconds_left.of_timer(
@@ -61,6 +62,34 @@ async def ticket_timers(
                 "timezone_source": r["timezone_source"],
                 "due_local": timer_local_iso(r["due_at"], r["timezone"]),
                 "cancel_reason": r["cancel_reason"],
+                "team": r["team"],
+                "breach_agent": r["breach_agent"],
+                "breach_team": r["breach_team"],
+                "segments": held.get(r["timer_id"], []),
             }
         )
     return timers
+
+
+async def timer_segments(
+    conn: asyncpg.Connection, *, timer_ids: list[str], zone: ZoneInfo
+) -> dict[str, list[dict[str, Any]]]:
+    """The ownership segments of the timers, by timer id, in order (times in `zone`); the SLA
+    log and the ticket view both show them."""
+    records = await conn.fetch(
+        "SELECT timer_id, agent, team, started_at, ended_at, business_seconds FROM sla_segments "
+        "WHERE timer_id = ANY($1::text[]) ORDER BY timer_id, n",
+        timer_ids,
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        found.setdefault(r["timer_id"], []).append(
+            {
+                "agent": r["agent"],
+                "team": r["team"],
+                "started_at": local_iso(r["started_at"], zone),
+                "ended_at": local_iso(r["ended_at"], zone),
+                "business_seconds": r["business_seconds"],
+            }
+        )
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -15,6 +15,7 @@ from report_api.api.deps import (
     Level,
     Metric,
     PoolDep,
+    Team,
     TimeZoneParam,
     wants_csv,
 )
@@ -45,7 +46,9 @@ CSV_EXAMPLE = (
         "counts every timer that went past due, running or ended; the time figures are "
         "business seconds from start to stop over ended timers only. Cancelled timers and "
         "deleted tickets are left out. As CSV the last row holds the totals, with `total` in "
-        "the first column."
+        "the first column. `attribute` says whose a breached or missed timer is when grouping "
+        "or filtering by `agent` or `team`: `last` (default) the ticket's last holder, "
+        "`at_breach` the agent and team that held the ticket at its due."
     ),
     responses={
         **csv_response("The same rows as CSV, then a totals row.", CSV_EXAMPLE),
@@ -82,6 +85,14 @@ async def compliance_report(
     agent: Agent = None,
     level: Level = None,
     metric: Metric = None,
+    team: Team = None,
+    attribute: Annotated[
+        Literal["last", "at_breach"],
+        Query(
+            description="Whose a breached or missed timer is: the ticket's last agent and team "
+            "(`last`), or those that held it at the due (`at_breach`).",
+        ),
+    ] = "last",
     format: FormatParam = None,
 ) -> Response:
     zone = parse_zone(tz)
@@ -89,7 +100,13 @@ async def compliance_report(
     if start is None or end is None:  # both are required parameters
         raise bad_param("from", "required")
     keys = parse_list(group_by, "group_by", GROUP_KEYS, "date")
-    filters = {"department": department, "agent": agent, "level": level, "metric": metric}
+    filters = {
+        "department": department,
+        "agent": agent,
+        "level": level,
+        "metric": metric,
+        "team": team,
+    }
     async with pool.acquire() as conn:
         result = await compliance(
             conn,
@@ -98,6 +115,7 @@ async def compliance_report(
             zone=zone,
             group_by=keys,
             filters={k: v for k, v in filters.items() if v},
+            attribute=attribute,
         )
     rows = [
         {**{k: group_value(v) for k, v in group.items()}, **figures.as_report()}
@@ -117,6 +135,7 @@ async def compliance_report(
         "to": end.astimezone(zone).isoformat(),
         "tz": zone.key,
         "group_by": keys,
+        "attribute": attribute,
         "rows": rows,
         "totals": totals,
     }

@@ -42,12 +42,13 @@ router = APIRouter(tags=["reports"])
 
 CSV_EXAMPLE = (
     "requester,ticket,department,agent,level,metric,sla_started,due_date,closed,sla_seconds,state,"
-    "timezone,timezone_source,due_local,cancel_reason\n"
+    "timezone,timezone_source,due_local,cancel_reason,team,breach_team,segments\n"
     "kari@example.no,T-1001,support,,standard,first_answer,2026-11-20T16:00:00+01:00,"
-    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00,\n"
+    "2026-11-23T12:00:00+01:00,,-120,breached,Europe/Oslo,calendar,2026-11-23T12:00:00+01:00,,"
+    "l2,l2,/l1=7200;/l2=7200\n"
     "kari@example.no,T-1002,support,ana,standard,periodic_update,2026-11-20T16:00:00+01:00,"
     "2026-11-25T16:00:00+01:00,2026-11-23T10:00:00+01:00,79200,cancelled,Europe/Oslo,calendar,"
-    "2026-11-25T16:00:00+01:00,closed\n"
+    "2026-11-25T16:00:00+01:00,closed,,,ana/=7200\n"
 )
 State = Annotated[list[str] | None, filter_param(f"states ({', '.join(STATES)})")]
 
