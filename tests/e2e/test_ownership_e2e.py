@@ -16,13 +16,7 @@ import httpx
 import pytest
 
 from sla_devtools.infra import Infra
-from tests.e2e.test_end_to_end import (  # the fixture and helpers of the first path
-    TOKEN,
-    Services,
-    poll,
-    services,  # noqa: F401
-    wait_ready,
-)
+from tests.e2e.conftest import TOKEN, Services, poll, wait_ready
 from tests.support.kafka import TicketProducer, create_topics
 
 OWNERSHIP_POLICY = """
@@ -44,7 +38,7 @@ H = timedelta(hours=1)
 async def test_a_missed_sla_goes_to_the_team_that_held_the_ticket_at_its_due(
     infra: Infra,
     unique: str,
-    services: Services,  # noqa: F811
+    services: Services,
 ) -> None:
     env = services.env
     await create_topics(
