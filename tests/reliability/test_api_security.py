@@ -138,7 +138,7 @@ async def test_every_route_refuses_a_missing_or_wrong_token_and_a_token_without_
                 assert response.status_code == 401, (url, headers, response.text)
                 assert "sec-1" not in response.text and "support" not in response.text
                 count("request without a valid token")
-        params = RANGE if "compliance" in url else {}
+        params = RANGE if "compliance" in url or "ownership" in url else {}
         refused = await api.client.get(url, headers=wrong, params=params)
         assert refused.status_code == 403, (url, refused.text)
         assert refused.headers["content-type"].startswith("application/problem+json")
