@@ -22,62 +22,56 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Final
 
 from msgspec import UNSET
 
 from sla_core import ownership, periodic
 from sla_core._weekly import US
-from sla_core.calendar import ALWAYS_OPEN, Calendar, CalendarError
 from sla_core.conditions import Verdict, judge, next_flip_us
-from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType, TicketEvent
+from sla_core.events import Metric, OwnershipSegment, SlaEvent, SlaEventData, SlaType, TicketEvent
 from sla_core.facts import TicketFacts
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
-from sla_core.levels import Level, WarningThreshold
+from sla_core.levels import Level
 from sla_core.policy import Policy
-from sla_core.zones import ZoneSource
-
-ANSWER_METRICS: Final[tuple[Metric, ...]] = (
-    "first_answer",
-    "next_answer",
-    "chat_answer",
-    "call_answer",
+from sla_core.state_form import state_from_dict, state_to_dict, timer_from_dict, timer_to_dict
+from sla_core.ticket_state import (
+    ANSWER_METRICS,
+    BREACH,
+    DEDUP_WINDOW,
+    METRIC_INDEX,
+    RESOLUTION,
+    Step,
+    TicketState,
+    Timer,
+    _warning_plan,
+    forget_at_us,
 )
-RESOLUTION: Final = "resolution"
-METRIC_INDEX: Final = {m: i for i, m in enumerate((*ANSWER_METRICS, RESOLUTION, periodic.PERIODIC))}
-BREACH: Final = "__due__"  # alarm kind of a due; any other kind is a warning label
+
+__all__ = [
+    "ANSWER_METRICS",
+    "BREACH",
+    "DEDUP_WINDOW",
+    "METRIC_INDEX",
+    "RESOLUTION",
+    "Step",
+    "TicketState",
+    "Timer",
+    "apply",
+    "fire",
+    "forget_at_us",
+    "reevaluate",
+    "state_from_dict",
+    "state_to_dict",
+    "timer_from_dict",
+    "timer_to_dict",
+]
+
 # the events that carry the timer's ownership segments; the breach ones its holder at the due
 _OWNED_TYPES: Final = frozenset({"sla.breached", "sla.fulfilled", "sla.missed", "sla.cancelled"})
 _BREACH_TYPES: Final = frozenset({"sla.breached", "sla.missed"})
-DEDUP_WINDOW: Final = (
-    64  # event identities remembered per ticket (duplicates arrive close together)
-)
-
-
-def _warning_plan(
-    thresholds: tuple[WarningThreshold, ...], target_seconds: float
-) -> tuple[tuple[str, float], ...]:
-    """The warnings of a target in firing order: (label, business seconds elapsed). Shared by
-    every timer with the same thresholds and target, which saves memory per open timer."""
-    if not thresholds:
-        return ()
-    return _shared_plan(thresholds, target_seconds)
-
-
-@lru_cache(maxsize=4096)
-def _shared_plan(
-    thresholds: tuple[WarningThreshold, ...], target_seconds: float
-) -> tuple[tuple[str, float], ...]:
-    plan = []
-    for warning in thresholds:
-        elapsed = warning.elapsed_at(target_seconds)
-        if elapsed is not None:
-            plan.append((warning.label, elapsed))
-    return tuple(sorted(plan, key=lambda w: w[1]))
 
 
 def _answer_metric(channel: str | None, first: bool) -> Metric:
@@ -86,113 +80,6 @@ def _answer_metric(channel: str | None, first: bool) -> Metric:
     if channel == "call":
         return "call_answer"
     return "first_answer" if first else "next_answer"
-
-
-@dataclass(slots=True, eq=False)
-class Timer:
-    """One SLA timer: a metric of a ticket in one cycle, counting business time toward a target.
-
-    Instants are epoch microseconds (`sla_core.instants`): the calendar works on them, they are
-    what snapshots store, and they cost less memory and arithmetic than datetimes. Timers
-    compare by identity.
-    """
-
-    ticket_id: str
-    metric: Metric
-    cycle: int
-    level: str
-    calendar: Calendar
-    target_seconds: float
-    started_us: int
-    pauses: tuple[tuple[int, int], ...] = ()
-    paused_us: int | None = None  # the start of the open pause, if any
-    due_us: int | None = None
-    breached: bool = False
-    # warnings still to fire, in order: (label, business seconds elapsed when it fires); the
-    # instant of the next one lives only in its alarm, which saves memory per open timer
-    warnings: tuple[tuple[str, float], ...] = ()
-    seq: int = 0
-    version: int = 0  # bumped on every re-arm: alarms armed for an older version are stale
-    # why `calendar` is read in its zone (`ZoneChoice.source`); the zone is calendar.timezone
-    zone_source: ZoneSource = "calendar"
-    # its holders when the ticket's agent or team changed while it ran (`sla_core.ownership`);
-    # empty: one holder from the start, the ticket's
-    owners: ownership.Owners = ()
-
-    @property
-    def target_us(self) -> int:
-        """The target in whole microseconds, as the calendar counts it."""
-        return round(self.target_seconds * US)
-
-    def elapsed_us(self, at_us: int) -> int:
-        """Business microseconds counted from the start to `at_us`, pauses left out."""
-        pauses = self.pauses
-        if self.paused_us is not None:
-            pauses = (*pauses, (self.paused_us, max(at_us, self.paused_us)))
-        return self.calendar.business_us(self.started_us, at_us, pauses)
-
-    def elapsed(self, at_us: int) -> float:
-        """Business seconds counted from the start to `at_us`, pauses left out."""
-        return self.elapsed_us(at_us) / US
-
-    def compute_due(self) -> int:
-        """The instant the target is reached, given the pauses so far (an open pause excluded)."""
-        return self.calendar.due_us(self.started_us, self.target_us, self.pauses)
-
-    def schedule(self) -> None:
-        """Recompute the due and the warnings' instants (none while paused); stale alarms die."""
-        self.version += 1
-        self.due_us = None if self.paused_us is not None else self.compute_due()
-
-    def next_alarm(self) -> tuple[int, str] | None:
-        """The next instant at which the watermark must call `fire`: a warning or the due."""
-        if self.paused_us is not None or self.due_us is None:
-            return None
-        if self.warnings:
-            label, elapsed = self.warnings[0]
-            return self.calendar.due_us(self.started_us, round(elapsed * US), self.pauses), label
-        if not self.breached:
-            return self.due_us, BREACH
-        return None
-
-
-@dataclass(slots=True)
-class TicketState:
-    """What the engine remembers of one ticket."""
-
-    ticket_id: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime | None = None
-    changed_at: datetime | None = None
-    level: str | None = None
-    agent_answered: bool = False
-    closed: bool = False
-    deleted: bool = False
-    cycles: list[int] = field(default_factory=lambda: [0] * len(METRIC_INDEX))  # by METRIC_INDEX
-    running: dict[str, Timer] = field(default_factory=dict)
-    last_timer: Timer | None = None
-    seen: list[str] = field(default_factory=list)
-    ended_us: int | None = None  # when it was closed or deleted (None while open)
-    flip_us: int | None = None  # the next instant time alone changes a rule's or condition's answer
-
-    def facts(self, changed: frozenset[str] = frozenset()) -> TicketFacts:
-        """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted,
-        and the fields the event being applied `changed`."""
-        return TicketFacts(self.attrs, self.created_at, self.changed_at, self.deleted, changed)
-
-
-@dataclass(slots=True)
-class Step:
-    """What applying one event (or firing alarms) produced."""
-
-    outputs: list[SlaEvent] = field(default_factory=list)
-    armed: list[Timer] = field(default_factory=list)  # timers whose alarms must be (re)armed
-    changed: bool = False
-    opened: int = 0  # timers started
-    ended: int = 0  # timers that ended (fulfilled, missed or cancelled)
-    # the calendar name of each timer that fell back to its default zone (SPEC 8): a tuple, so
-    # a step that has none (almost every one) builds nothing
-    zone_fallbacks: tuple[str, ...] = ()
 
 
 class _Context:
@@ -249,14 +136,28 @@ class _Context:
         if elapsed_us is None:
             elapsed_us = timer.elapsed_us(at_us)
         started, due = timer.started_us, timer.due_us
+        started_at = at if started == at_us else _from_us(started)
         get = self.state.attrs.get
         ticket_id = timer.ticket_id
         segments: Any = UNSET
         breach_agent: Any = UNSET
         breach_team: Any = UNSET
         if type_ in _OWNED_TYPES and not ticket_deleted:
-            current = (get("agent"), get("team"))
-            segments = ownership.as_event(ownership.segments(timer, at_us, current, elapsed_us))
+            agent, team = current = (get("agent"), get("team"))
+            if timer.owners:
+                found = ownership.segments(timer, at_us, current, elapsed_us)
+                segments = ownership.as_event(found)
+            else:  # one holder from the start (the common case): the timer's own figures
+                ended_at = at if at_us >= started else started_at
+                segments = [
+                    OwnershipSegment(
+                        agent=agent,
+                        team=team,
+                        started_at=started_at,
+                        ended_at=ended_at,
+                        business_seconds=elapsed_us / US,
+                    )
+                ]
             if type_ in _BREACH_TYPES:
                 breach_us = at_us if due is None else min(due, at_us)
                 breach_agent, breach_team = ownership.holder_at(timer, breach_us, current)
@@ -273,7 +174,7 @@ class _Context:
             timezone=timer.calendar.timezone,
             timezone_source=timer.zone_source,
             target_seconds=timer.target_seconds,
-            started_at=at if started == at_us else _from_us(started),
+            started_at=started_at,
             due_at=None if due is None else at if due == at_us else _from_us(due),
             stopped_at=stopped_at,
             # whole microseconds: exact, and what round(seconds, 6) would give, for less
@@ -681,134 +582,3 @@ def fire(state: TicketState, timer: Timer, kind: str, at_us: int, policy: Policy
 
 
 # ---- snapshots: plain data, so a partition's state can move between replicas ----------------
-
-
-def timer_to_dict(timer: Timer) -> dict[str, Any]:
-    """A JSON-ready form of a timer (times as epoch microseconds).
-
-    A timer whose zone came from the ticket carries it ("z"), and "zs": "default" when that was
-    the calendar's default; a timer of a fixed-zone calendar carries neither, so its form is what
-    it was before zones came from tickets."""
-    raw = {
-        "m": timer.metric,
-        "c": timer.cycle,
-        "l": timer.level,
-        "k": timer.calendar.name,
-        "t": timer.target_seconds,
-        "s": timer.started_us,
-        "p": [[a, b] for a, b in timer.pauses] if timer.pauses else [],
-        "ps": timer.paused_us,
-        "b": timer.breached,
-        "w": timer.warnings,
-        "du": timer.due_us,
-        "q": timer.seq,
-    }
-    source = timer.zone_source
-    if source != "calendar":
-        raw["z"] = timer.calendar.timezone
-        if source == "default":
-            raw["zs"] = source
-    if timer.owners:  # only timers that changed hands: the others' rows stay as they were
-        raw["o"] = ownership.owners_to_raw(timer.owners)
-    return raw
-
-
-# restored timers share their warning plans as new ones do (see _warning_plan)
-_warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
-
-
-def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
-    """Rebuild a timer; its calendar is looked up by name in the policy now in force, and read
-    in the zone the timer started with."""
-    pauses = raw["p"]
-    plan = tuple((label, e) for label, e in raw["w"])
-    calendar = policy.calendars.get(raw["k"], ALWAYS_OPEN)
-    zone = raw.get("z")
-    source: ZoneSource = "calendar" if calendar.zone_from is None else "default"
-    if zone is not None:
-        source = raw.get("zs", "ticket")
-        try:
-            calendar = calendar.in_zone(zone)
-        except CalendarError:  # a zone this machine's tz database lacks: the policy's then
-            source = "default"
-    return Timer(  # positional, in field order: restore builds millions of these
-        ticket_id,
-        raw["m"],
-        raw["c"],
-        raw["l"],
-        calendar,
-        raw["t"],
-        raw["s"],
-        tuple((a, b) for a, b in pauses) if pauses else (),
-        raw["ps"],
-        raw["du"],
-        raw["b"],
-        _warning_plans.setdefault(plan, plan),
-        raw["q"],
-        0,
-        source,
-        ownership.owners_from_raw(raw.get("o")),
-    )
-
-
-def state_to_dict(state: TicketState) -> dict[str, Any]:
-    """A JSON-ready form of a ticket's state."""
-    last = state.last_timer
-    last_running = last is not None and state.running.get(last.metric) is last
-    created, changed = state.created_at, state.changed_at
-    raw: dict[str, Any] = {
-        "a": state.attrs,
-        "cr": _us(created) if created is not None else None,
-        "ch": _us(changed) if changed is not None else None,
-        "l": state.level,
-        "aa": state.agent_answered,
-        "cl": state.closed,
-        "d": state.deleted,
-        "cy": state.cycles,
-        "r": [timer_to_dict(t) for t in state.running.values()],
-        "lt": timer_to_dict(last) if last is not None and not last_running else None,
-        "lr": last.metric if last is not None and last_running else None,
-        "sn": state.seen,
-    }
-    if state.ended_us is not None:  # only closed and deleted tickets carry it
-        raw["e"] = state.ended_us
-    if state.flip_us is not None:  # only tickets whose rules or conditions time can change
-        raw["fl"] = state.flip_us
-    return raw
-
-
-def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> TicketState:
-    """Rebuild a ticket's state from `state_to_dict` output."""
-    running = {t["m"]: timer_from_dict(ticket_id, t, policy) for t in raw["r"]}
-    last = running.get(raw["lr"]) if raw["lr"] is not None else None
-    if raw["lt"] is not None:
-        last = timer_from_dict(ticket_id, raw["lt"], policy)
-    created = _from_us(raw["cr"]) if raw["cr"] is not None else None
-    changed = _from_us(raw["ch"]) if raw["ch"] is not None else None
-    ended = raw.get("e")
-    if ended is None and (raw["cl"] or raw["d"]) and raw["ch"] is not None:
-        ended = raw["ch"]  # a row from before rows carried it: its last change is the best guess
-    return TicketState(
-        ticket_id=ticket_id,
-        attrs=raw["a"],
-        created_at=created,
-        changed_at=changed if changed != created else created,
-        level=raw["l"],
-        agent_answered=raw["aa"],
-        closed=raw["cl"],
-        deleted=raw["d"],
-        cycles=[*raw["cy"], *[0] * (len(METRIC_INDEX) - len(raw["cy"]))],  # older rows: 5
-        running=running,
-        last_timer=last,
-        seen=list(raw["sn"]),
-        ended_us=ended,
-        flip_us=raw.get("fl"),
-    )
-
-
-def forget_at_us(state: TicketState, reopen_window_us: int) -> int | None:
-    """When the engine may forget the ticket (SPEC section 10): its reopen window after it was
-    closed or deleted, once no timer of it runs; None while it is open or a timer runs."""
-    if state.ended_us is None or state.running:
-        return None
-    return state.ended_us + reopen_window_us
