@@ -366,6 +366,8 @@ class _Context:
         if level is None or not state.running:
             return
         conditions = level.conditions
+        if not conditions.judged and conditions.reset is None:
+            return  # a level without conditions
         if not self.changed and conditions.quiet and not (self.flipping and conditions.timed):
             return  # nothing the conditions test moved (not even time): their verdict stands
         verdict = self.verdict(level, at)
@@ -391,7 +393,8 @@ class _Context:
         periodic update is cancelled, the rest stop (the close is the resolution)."""
         level = self.level()
         choice = level.conditions.close_before_answer if level is not None else "fulfil"
-        periodic.on_close(self, at, at_us)
+        if self.policy.has_periodic:
+            periodic.on_close(self, at, at_us)
         for timer in list(self.state.running.values()):
             if timer.metric in ANSWER_METRICS and choice == "cancel":
                 self.cancel(timer, at, at_us, "closed")
