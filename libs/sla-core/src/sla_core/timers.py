@@ -366,8 +366,6 @@ class _Context:
         if level is None or not state.running:
             return
         conditions = level.conditions
-        if not conditions.judged and conditions.reset is None:
-            return  # a level without conditions
         if not self.changed and conditions.quiet and not (self.flipping and conditions.timed):
             return  # nothing the conditions test moved (not even time): their verdict stands
         verdict = self.verdict(level, at)
