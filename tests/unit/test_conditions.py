@@ -163,7 +163,7 @@ def test_closing_before_an_answer_counts_as_the_level_says(
 def test_check_policy_summarises_conditions_and_lints_a_cancel_that_defeats_a_pause() -> None:
     policy = parse_policy(POLICY.replace("CLOSE", "miss"))
     text = summarize(policy)
-    assert "pause when" in text and "reset when team changed" in text
+    assert "pause when" in text and "reset when team changed\n" in text
     assert "cancel when custom_fields.spam eq True" in text
     assert "close before answer: miss" in text
     trap = parse_policy(

@@ -185,6 +185,8 @@ class FieldTest(Condition):
         return holds if positive == self.op else not holds
 
     def __str__(self) -> str:
+        if self.op == "changed":
+            return f"{self.field} changed" if self.value else f"{self.field} not changed"
         if self.op in _AGE:
             return f"{self.field} {self.op} {format_duration(self.value)}"
         value = self.value.pattern if isinstance(self.value, re.Pattern) else self.value
