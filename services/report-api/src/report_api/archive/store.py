@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from report_api.projection.store import Partition, PositionConflict
+from report_api.projection.store import Partition, lock_positions
 from sla_core.codec import DecodeError, decode_ticket_event
 
 # Serialises partition creation between replicas (CREATE ... IF NOT EXISTS still races).
@@ -190,20 +190,7 @@ async def commit_archive_batch(
     await conn.execute(_STAGING)
     async with conn.transaction():
         # 1
-        locked = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM archive_offsets "
-            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
-            "ORDER BY topic, partition FOR UPDATE",
-            [p.topic for p in partitions],
-            [p.partition for p in partitions],
-        )
-        stored = {Partition(r["topic"], r["partition"]): r["next_offset"] for r in locked}
-        for partition in partitions:
-            if stored.get(partition) != expected.get(partition):
-                raise PositionConflict(
-                    f"{partition.topic}[{partition.partition}] is stored at "
-                    f"{stored.get(partition)}, this consumer expected {expected.get(partition)}"
-                )
+        await lock_positions(conn, partitions, expected, table="archive_offsets")
         # 2
         await conn.copy_records_to_table(
             "archive_staging", records=rows, columns=list(STAGING_COLUMNS)

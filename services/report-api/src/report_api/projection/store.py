@@ -245,6 +245,32 @@ async def read_offsets(
     return {Partition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
+async def lock_positions(
+    conn: asyncpg.Connection,
+    partitions: list[Partition],
+    expected: Mapping[Partition, int | None],
+    *,
+    table: Literal["projection_offsets", "archive_offsets"],
+) -> None:
+    """Lock the partitions' stored positions in `table` for this transaction and check them
+    against what the consumer expects; PositionConflict (a repeated or skipped position, another
+    writer) fails the batch loudly."""
+    locked = await conn.fetch(
+        f"SELECT topic, partition, next_offset FROM {table} "
+        "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
+        "ORDER BY topic, partition FOR UPDATE",
+        [p.topic for p in partitions],
+        [p.partition for p in partitions],
+    )
+    stored = {Partition(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+    for partition in partitions:
+        if stored.get(partition) != expected.get(partition):
+            raise PositionConflict(
+                f"{partition.topic}[{partition.partition}] is stored at "
+                f"{stored.get(partition)}, this consumer expected {expected.get(partition)}"
+            )
+
+
 async def commit_batch(
     conn: asyncpg.Connection,
     events: Sequence[SlaEvent],
@@ -272,20 +298,7 @@ async def commit_batch(
     async with conn.transaction():
         # 1
         partitions = list(next_offsets)
-        locked = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM projection_offsets "
-            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
-            "ORDER BY topic, partition FOR UPDATE",
-            [p.topic for p in partitions],
-            [p.partition for p in partitions],
-        )
-        stored = {Partition(r["topic"], r["partition"]): r["next_offset"] for r in locked}
-        for partition in partitions:
-            if stored.get(partition) != expected.get(partition):
-                raise PositionConflict(
-                    f"{partition.topic}[{partition.partition}] is stored at "
-                    f"{stored.get(partition)}, this consumer expected {expected.get(partition)}"
-                )
+        await lock_positions(conn, partitions, expected, table="projection_offsets")
         # 2
         tickets = sorted({e.data.ticket_id for e in events})
         deleting = sorted({e.data.ticket_id for e in events if e.data.ticket_deleted})
