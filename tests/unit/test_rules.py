@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from sla_core.policy_schema import policy_schema
+from sla_core.rule_compile import compile_condition
 from sla_core.rules import (
     CHANGED,
     FIELDS,
@@ -20,7 +21,6 @@ from sla_core.rules import (
     Not,
     Rule,
     RuleError,
-    compile_condition,
     field_kind,
 )
 

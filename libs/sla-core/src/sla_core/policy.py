@@ -43,7 +43,8 @@ from sla_core.durations import duration_seconds
 from sla_core.levels import Level, WarningThreshold
 from sla_core.policy_schema import schema_problems
 from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
-from sla_core.rules import Condition, FieldTest, Rule, RuleError, compile_condition
+from sla_core.rule_compile import compile_condition
+from sla_core.rules import Condition, FieldTest, Rule, RuleError
 
 DEFAULT_REOPEN_WINDOW_US = 672 * 3600 * 1_000_000  # 28 days: Zendesk's longest auto-close
 
