@@ -251,17 +251,18 @@ async def test_a_forgotten_ticket_stays_forgotten_after_a_restart_one_in_its_win
             await events.wait_for(lambda es: len(of_type(es, "sla.fulfilled")) == 2)
             conn = await asyncpg.connect(infra.database_url)
             try:
-                for _ in range(100):  # the next snapshot writes what was forgotten
+                for _ in range(200):  # snapshots (per partition) write both, in their time
                     forgotten = await conn.fetch(
                         "SELECT ticket_id FROM engine_forgotten WHERE group_id = $1",
                         s.engine_group_id,
                     )
-                    if forgotten:
+                    rows = await conn.fetch(
+                        "SELECT ticket_id FROM engine_tickets WHERE group_id = $1",
+                        s.engine_group_id,
+                    )
+                    if forgotten and rows:
                         break
                     await asyncio.sleep(0.05)
-                rows = await conn.fetch(
-                    "SELECT ticket_id FROM engine_tickets WHERE group_id = $1", s.engine_group_id
-                )
             finally:
                 await conn.close()
             assert [r["ticket_id"] for r in forgotten] == ["gone"]
