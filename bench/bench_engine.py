@@ -13,7 +13,7 @@ Restart. N open timers (two per ticket, spread over 3 partitions) are written as
 then a fresh EngineService is started and timed until it reports ready (group joined, every
 partition restored). The reference is the bare fetch of the same rows from PostgreSQL. A restored
 ticket stays in its snapshot form until an event or its earliest alarm needs it (see
-sla_engine.engine), so the details also give what decoding every ticket at once costs after
+sla_core.partition.engine), so the details also give what decoding every ticket at once costs after
 ready: the work the restore deferred, spread over the first touches. The value is measured with
 `Profile.forgotten_rows` tickets forgotten behind the snapshot (table engine_forgotten, SPEC 10),
 in a second consumer group holding a copy of the same rows; the details give the restart of the
@@ -39,11 +39,11 @@ from bench import workload
 from bench.harness import Goal, Metric, Profile
 from bench.servers import servers
 from sla_core.codec import encode_ticket_event
+from sla_core.partition.engine import PartitionEngine
 from sla_devtools.infra import Infra
 from sla_engine.adapters.snapshots import SnapshotStore
 from sla_engine.bootstrap import bootstrap
 from sla_engine.config import EngineSettings
-from sla_engine.engine import PartitionEngine
 
 METRICS = ("engine_throughput_vs_relay", "restart_ready_seconds")
 PARTITIONS = 3

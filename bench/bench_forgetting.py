@@ -37,8 +37,8 @@ from typing import Any
 from bench import workload
 from bench.harness import Goal, Metric, Profile, rss_bytes
 from sla_core.events import TicketEvent
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import parse_policy
-from sla_engine.engine import PartitionEngine
 
 METRICS = ("retained_bytes_per_forgotten_ticket",)
 START = datetime(2025, 1, 1, tzinfo=UTC)

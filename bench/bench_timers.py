@@ -28,9 +28,9 @@ from bench import workload
 from bench.harness import Goal, Metric, Profile, distribution_ms, interleaved_rates, rss_bytes
 from sla_core.calendar import ALWAYS_OPEN
 from sla_core.instants import to_us
+from sla_core.partition.engine import PartitionEngine
 from sla_core.timers import Timer
 from sla_engine.collector import Collector
-from sla_engine.engine import PartitionEngine
 
 METRICS = ("breach_delay_p99_ms", "memory_per_timer_bytes", "timer_churn_vs_asyncio")
 LEAD_S = 5.0  # seconds between the end of filling and the first due, beyond the fill time

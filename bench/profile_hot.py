@@ -21,7 +21,7 @@ from pyinstrument import Profiler
 
 from bench import bench_engine, bench_reports, bench_timers, workload
 from bench.servers import servers
-from sla_engine.engine import PartitionEngine
+from sla_core.partition.engine import PartitionEngine
 
 OUT = Path(__file__).resolve().parent / "profiles"
 

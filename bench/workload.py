@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from sla_core.events import TicketEvent
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import Policy, parse_policy
-from sla_engine.engine import PartitionEngine
 
 POLICY = """
 levels:

@@ -8,10 +8,10 @@ import asyncpg
 import orjson
 
 from sla_core.events import TicketEvent
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import parse_policy
 from sla_devtools.infra import Infra
 from sla_engine.adapters.snapshots import SnapshotStore
-from sla_engine.engine import PartitionEngine
 
 POLICY = parse_policy(
     """

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from sla_core.partition.rows import TicketRow
 from sla_engine.ports import Snapshot
-from sla_engine.rows import TicketRow
 
 
 @dataclass

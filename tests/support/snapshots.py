@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sla_engine.engine import PartitionEngine
-from sla_engine.rows import StoredRow
+from sla_core.partition.engine import PartitionEngine
+from sla_core.partition.rows import StoredRow
 
 
 def all_rows(engine: PartitionEngine) -> list[StoredRow]:

@@ -23,7 +23,7 @@ from bench.harness import (
     render_markdown,
     write_results,
 )
-from sla_engine.engine import PartitionEngine
+from sla_core.partition.engine import PartitionEngine
 
 
 def metric(name: str = "csv_vs_copy", value: float = 50.0, reference: float = 100.0) -> Metric:

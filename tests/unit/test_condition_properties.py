@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
 from sla_core.policy import Policy, parse_policy
-from sla_engine.engine import PartitionEngine, to_us
 
 TARGETS = {"first_answer": 60, "next_answer": 90, "resolution": 240, "periodic_update": 45}
 

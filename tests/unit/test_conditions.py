@@ -11,9 +11,9 @@ import pytest
 
 from sla_core.conditions import conflicts
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
 from sla_core.policy import parse_policy
 from sla_core.policy_summary import summarize
-from sla_engine.engine import PartitionEngine, to_us
 from tests.support.snapshots import round_trip
 
 POLICY = """

@@ -15,10 +15,10 @@ from msgspec.structs import replace
 
 from sla_core.codec import decode_sla_event, encode_sla_event
 from sla_core.events import REPORTED_ATTRIBUTES, SlaEvent, SlaEventData, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
+from sla_core.partition.rows import SnapshotError
 from sla_core.policy import parse_policy
 from sla_core.timers import state_from_dict, state_to_dict
-from sla_engine.engine import PartitionEngine, to_us
-from sla_engine.rows import SnapshotError
 from tests.support.snapshots import all_rows, round_trip
 
 POLICY = """

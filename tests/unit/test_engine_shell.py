@@ -22,10 +22,10 @@ from aiokafka.errors import KafkaConnectionError, UnknownError
 
 from sla_core.codec import MAX_EVENT_BYTES, DecodeError, decode_ticket_event, encode_ticket_event
 from sla_core.events import TicketEvent
+from sla_core.partition.engine import HandleResult, PartitionEngine, to_us
 from sla_engine.adapters.kafka import IdempotenceRefused, send_outbox
 from sla_engine.bootstrap import bootstrap
 from sla_engine.config import EngineSettings
-from sla_engine.engine import HandleResult, PartitionEngine, to_us
 from sla_engine.intake import DeadLetter, Outbox, OwnedPartition, take_records
 from sla_engine.service import EngineService
 from tests.reliability.support.workload import POLICY

@@ -17,8 +17,8 @@ from aiokafka import TopicPartition
 
 from sla_core.codec import encode_sla_event, encode_ticket_event
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
 from sla_core.policy import parse_policy
-from sla_engine.engine import PartitionEngine, to_us
 from sla_engine.intake import Outbox, OwnedPartition, take_records
 from tests.support.fakes import FakeRecord, FakeStore
 from tests.support.snapshots import round_trip

@@ -22,8 +22,8 @@ import pytest
 
 from sla_core.codec import encode_sla_event
 from sla_core.events import SLA_TYPES, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
 from sla_core.policy import parse_policy
-from sla_engine.engine import PartitionEngine, to_us
 from tests.support.snapshots import all_rows, round_trip
 
 GOLDEN = Path(__file__).with_name("golden.json")

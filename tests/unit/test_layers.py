@@ -26,7 +26,7 @@ FORBIDDEN = {
 }  # fmt: skip
 # the engine's modules by layer: a module imports only from its own layer or lower ones
 ENGINE_LAYERS = [
-    {"watermark", "rows", "alarms", "packing", "engine", "collector", "config", "metrics"},
+    {"collector", "config", "metrics"},
     {"ports", "intake", "policy_reload", "check_policy"},
     {
         "adapters.kafka",

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import parse_policy
 from sla_core.timers import TicketState, state_from_dict, state_to_dict, timer_to_dict
-from sla_engine.engine import PartitionEngine
 
 OFFICE = parse_policy(
     """

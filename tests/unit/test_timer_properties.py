@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from msgspec.structs import asdict
 
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine, to_us
 from sla_core.policy import parse_policy
-from sla_engine.engine import PartitionEngine, to_us
 from tests.support.snapshots import round_trip
 
 TARGETS = {"first_answer": 60, "next_answer": 90, "chat_answer": 5, "resolution": 240}  # minutes

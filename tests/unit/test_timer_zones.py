@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from sla_core.events import SlaEvent, TicketEvent
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import parse_policy
 from sla_core.timers import TicketState, apply, timer_to_dict
-from sla_engine.engine import PartitionEngine
 from tests.support.snapshots import all_rows, round_trip
 
 POLICY = """

@@ -19,8 +19,8 @@ import pytest
 
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.instants import to_us
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import parse_policy
-from sla_engine.engine import PartitionEngine
 from tests.integration.report_api.conftest import Stream
 
 POLICY = parse_policy(

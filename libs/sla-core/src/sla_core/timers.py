@@ -2,7 +2,7 @@
 
 Pure: time comes only from events (and from the watermark, via `fire`). A ticket's timers are
 started, paused, resumed, re-targeted and stopped here; when a timer's due or a warning falls due
-is decided by whoever holds the alarms (the engine's alarm heap, `sla_engine.alarms`), which
+is decided by whoever holds the alarms (the engine's alarm heap, `sla_core.partition.alarms`), which
 calls `fire` once the watermark has passed the alarm's instant.
 
 Event ids are deterministic: `<timer_id>/<n>:<type>`, where n counts the timer's own events, so

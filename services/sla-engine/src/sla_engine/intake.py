@@ -16,7 +16,7 @@ from typing import Any
 
 from sla_core.codec import DecodeError, decode_ticket_event
 from sla_core.events import TICKET_TYPES, SlaEvent, TicketEvent
-from sla_engine.engine import PartitionEngine
+from sla_core.partition.engine import PartitionEngine
 
 log = logging.getLogger("sla_engine")
 

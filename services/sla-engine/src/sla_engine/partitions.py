@@ -19,10 +19,10 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from sla_core.partition.engine import PartitionEngine
 from sla_core.policy import Policy
 from sla_edge.retry import retry
 from sla_engine.collector import Collector
-from sla_engine.engine import PartitionEngine
 from sla_engine.intake import OwnedPartition
 from sla_engine.metrics import EngineMetrics
 from sla_engine.ports import Consumer, Snapshot, SnapshotStorage

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from sla_core.partition.rows import StoredRow, TicketRow
 from sla_core.policy import Policy
-from sla_engine.rows import StoredRow, TicketRow
 
 Snapshot = tuple[int, dict[str, Any], list[StoredRow]]  # next offset, meta, ticket rows
 

@@ -31,9 +31,9 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from sla_core.instants import to_us
+from sla_core.partition import watermark
 from sla_core.policy import Policy
 from sla_edge.retry import retry
-from sla_engine import watermark
 from sla_engine.adapters.kafka import IdempotenceRefused, start_producer
 from sla_engine.collector import Collector
 from sla_engine.config import EngineSettings

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from sla_engine.engine import PartitionEngine
+from sla_core.partition.engine import PartitionEngine
+from sla_core.partition.rows import SnapshotRows
 from sla_engine.intake import OwnedPartition
 from sla_engine.metrics import EngineMetrics
 from sla_engine.ports import SnapshotStorage
-from sla_engine.rows import SnapshotRows
 
 log = logging.getLogger("sla_engine")
 

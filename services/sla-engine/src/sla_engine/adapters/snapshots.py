@@ -18,9 +18,9 @@ from typing import Any, cast
 import asyncpg
 import orjson
 
+from sla_core.partition.rows import StoredRow, TicketRow
 from sla_edge.database_url import plain_url
 from sla_edge.retry import retry
-from sla_engine.rows import StoredRow, TicketRow
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,11 @@ import orjson
 
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.instants import to_us
+from sla_core.partition import watermark
+from sla_core.partition.alarms import FLIP, PACKED, AlarmHeap, Entry
+from sla_core.partition.packing import Packing
+from sla_core.partition.rows import SnapshotRows, SnapshotTaking, StoredRow
+from sla_core.partition.watermark import latest_event_us
 from sla_core.policy import Policy
 from sla_core.timers import (
     BREACH,
@@ -37,11 +42,6 @@ from sla_core.timers import (
     reevaluate,
     state_from_dict,
 )
-from sla_engine import watermark
-from sla_engine.alarms import FLIP, PACKED, AlarmHeap, Entry
-from sla_engine.packing import Packing
-from sla_engine.rows import SnapshotRows, SnapshotTaking, StoredRow
-from sla_engine.watermark import latest_event_us
 
 
 @dataclass

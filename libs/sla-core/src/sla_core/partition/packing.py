@@ -12,9 +12,9 @@ from itertools import islice
 
 import orjson
 
+from sla_core.partition.rows import SnapshotError
 from sla_core.policy import Policy
 from sla_core.timers import TicketState, state_from_dict
-from sla_engine.rows import SnapshotError
 
 
 class Packing:
