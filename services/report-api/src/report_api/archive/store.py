@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from report_api.projection.store import Partition, lock_positions
-from sla_core.codec import DecodeError, decode_ticket_event
+from sla_core.codec import DecodeError, decode_identity
 
 # Serialises partition creation between replicas (CREATE ... IF NOT EXISTS still races).
 PARTITION_LOCK_KEY = 0x534C_4141_5243  # "SLAARC"
@@ -103,15 +103,15 @@ def staging_rows(records: Iterable[Record]) -> list[tuple[Any, ...]]:
     for r in records:
         headers = list(r.headers or ())
         try:
-            event = decode_ticket_event(r.value, headers)
+            time, source, event_id, type_, ticket_id = decode_identity(r.value, headers)
         except DecodeError as exc:
             parsed: tuple[Any, ...] = (False, None, None, None, None, None)
             error: str | None = exc.reason
         else:
-            identity = (event.source, event.id)
+            identity = (source, event_id)
             first = identity not in seen
             seen.add(identity)
-            parsed = (first, event.time, event.source, event.id, event.type, event.ticket_id)
+            parsed = (first, time, source, event_id, type_, ticket_id)
             error = None
         rows.append(
             (
@@ -179,25 +179,42 @@ async def commit_archive_batch(
 
     1. Begin; lock the batch's partitions in `archive_offsets` (FOR UPDATE) and check each still
        holds `expected` (None: no row). A mismatch raises PositionConflict; nothing is written.
-    2. COPY the rows into the session's staging table (emptied at commit).
-    3. One INSERT ... SELECT: claim the new (source, id)s in `ticket_event_ids` (ON CONFLICT DO
-       NOTHING) and archive the records that won a claim, and the undecodable ones.
+    2. The common case, at COPY speed: in a savepoint, COPY the batch's new (source, id)s (the
+       first of each within the batch) into `ticket_event_ids`, then COPY those records and the
+       undecodable ones into `ticket_events`. A (source, id) archived by an earlier batch makes
+       the first COPY fail on the primary key; the savepoint is rolled back and step 3 runs.
+    3. Otherwise: COPY the rows into the session's staging table (emptied at commit), and one
+       INSERT ... SELECT claims the new (source, id)s (ON CONFLICT DO NOTHING) and archives the
+       records that won a claim, and the undecodable ones.
     4. Upsert the partitions' next offsets.
     5. Commit. A failure before this rolls everything back; the consumer re-seeks to the stored
        offsets and archives the same records again, once.
     """
     partitions = list(next_offsets)
-    await conn.execute(_STAGING)
     async with conn.transaction():
         # 1
         await lock_positions(conn, partitions, expected, table="archive_offsets")
         # 2
-        await conn.copy_records_to_table(
-            "archive_staging", records=rows, columns=list(STAGING_COLUMNS)
-        )
-        # 3
-        status = await conn.execute(_INSERT)
-        archived = int(status.rsplit(" ", 1)[-1])
+        try:
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "ticket_event_ids",
+                    records=[(row[2], row[3], row[1]) for row in rows if row[0]],
+                    columns=["source", "id", "time"],
+                )
+                kept = [row[1:] for row in rows if row[0] or row[2] is None]
+                await conn.copy_records_to_table(
+                    "ticket_events", records=kept, columns=list(STAGING_COLUMNS[1:])
+                )
+                archived = len(kept)
+        except asyncpg.UniqueViolationError:
+            # 3
+            await conn.execute(_STAGING)
+            await conn.copy_records_to_table(
+                "archive_staging", records=rows, columns=list(STAGING_COLUMNS)
+            )
+            status = await conn.execute(_INSERT)
+            archived = int(status.rsplit(" ", 1)[-1])
         # 4
         await conn.execute(
             "INSERT INTO archive_offsets (topic, partition, next_offset) "
