@@ -8,7 +8,7 @@ tickets, and a ticket's policy costs one reference per event, no lookup.
 
 1. A new ticket takes the newest loaded version whose `effective_from` is at or before the time of
    its first event; a version without one is effective from the beginning of time. When every
-   version held starts later, the oldest held.
+   version held starts later, the one that starts first.
 2. A version loaded without `effective_from` supersedes the older ones: every ticket moves to it
    from its next event on (rules, levels, conditions), while running timers keep their targets
    and their `policy_version` until something re-targets them. This is what a reload did before
@@ -60,7 +60,9 @@ class PolicyHistory:
     # ---- tickets --------------------------------------------------------------------------
 
     def bind(self, first_us: int) -> Binding:
-        """The binding of a new ticket whose first event is at `first_us` (rule 1), counted."""
+        """The binding of a new ticket whose first event is at `first_us` (rule 1), counted.
+        The candidates start strictly later in load order (`_prune_shadowed`): the first one
+        starts first."""
         candidates = self.candidates
         policy = candidates[-1]
         if policy.effective_from_us is not None and policy.effective_from_us > first_us:
