@@ -53,8 +53,7 @@ async def test_a_reload_with_a_future_effective_from_keeps_old_tickets_on_the_ol
             assert gauge("sla_engine_policy_versions_held") == 2
             await p.send("ticket.created", now(), "between-1")  # before effective_from: old
             await events.wait_for(lambda es: len(of_type(es, "sla.started")) == 4)
-        while now() <= effective:
-            await asyncio.sleep(0.1)
+        await asyncio.sleep(max(0.0, (effective - now()).total_seconds()) + 0.1)
         # restored from PostgreSQL: the snapshot holds both versions and each ticket's
         async with running(s), TopicReader(s.kafka_bootstrap_servers, s.events_topic) as events:
             await p.send("ticket.created", now(), "new-1")
