@@ -216,6 +216,21 @@ def test_retarget_open_retargets_running_timers_from_their_original_start() -> N
     assert set(feed.engine.held_versions) == {v2.version}  # the closed ticket moved too
 
 
+def test_retarget_open_onto_a_target_already_exceeded_breaches_at_once() -> None:
+    feed = Feed(PartitionEngine(0, V1))
+    feed.send("ticket.created", at(0), "T")
+    feed.advance(at(45))
+    v2 = policy("30m", "retarget_open: true")
+    feed.engine.set_policy(v2)
+    out = feed.advance(at(45) + timedelta(microseconds=1))
+    assert [(e.type, e.data.metric, e.time) for e in out] == [
+        ("sla.retargeted", "first_answer", at(45)),
+        ("sla.retargeted", "resolution", at(45)),
+        ("sla.breached", "first_answer", at(30)),  # the new due, counted from the start
+    ]
+    assert out[-1].data.policy_version == v2.version
+
+
 def test_retarget_open_with_a_future_effective_from_waits_for_that_instant() -> None:
     feed = Feed(PartitionEngine(0, V1))
     feed.send("ticket.created", at(0), "T")
