@@ -228,9 +228,7 @@ class PolicyHistory:
             if origin == binding.policy.version:
                 history._current[origin] = binding
         history.pending = [(int(due_us), get(v)) for v, due_us in meta.get("pending") or []]
-        if policy.version == newest_version:
-            return history, False
-        return history, True
+        return history, policy.version != newest_version
 
 
 def _starts_by(policy: Policy, start_us: int | None) -> bool:
