@@ -61,6 +61,7 @@ METRICS: dict[str, dict[str, Family]] = {
         "sla_engine_sla_events_emitted_total": Family("counter", ("type",)),
         "sla_engine_open_timers": Family("gauge"),
         "sla_engine_tickets_packed": Family("gauge"),
+        "sla_engine_policy_versions_held": Family("gauge"),
         "sla_engine_breaches_total": Family("counter", ("level", "metric", "department")),
         "sla_engine_watermark_lag_seconds": Family("gauge", ("partition",)),
         "sla_engine_breach_emit_delay_seconds": Family("histogram"),

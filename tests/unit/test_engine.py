@@ -496,5 +496,5 @@ def test_state_round_trips_through_its_dict_form() -> None:
     d.send("ticket.updated", at(10), ticket={"status": "pending"})
     state = d.engine.tickets["T1"]
     raw = orjson.loads(orjson.dumps(state_to_dict(state)))
-    again = state_from_dict("T1", raw, d.policy)
+    again = state_from_dict("T1", raw, d.policy, state.binding)
     assert state_to_dict(again) == state_to_dict(state)

@@ -122,7 +122,13 @@ class SlaEventData(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     metric: Metric
     cycle: Annotated[int, Meta(ge=1)] = 1
     level: _Text
-    policy_version: str = ""
+    policy_version: Annotated[
+        str,
+        Meta(
+            description="The policy version (content hash) that set this timer's target, at its "
+            "start or its last re-target; a reload that does not re-target the timer leaves it."
+        ),
+    ] = ""
     calendar: Annotated[str, Meta(description="Calendar name; 24/7 when the level has none.")] = (
         "24/7"
     )

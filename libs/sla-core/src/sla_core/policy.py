@@ -40,6 +40,7 @@ from sla_core.conditions import (
     time_tests,
 )
 from sla_core.durations import duration_seconds
+from sla_core.instants import to_us
 from sla_core.levels import Level, WarningThreshold
 from sla_core.policy_schema import schema_problems
 from sla_core.policy_yaml import NodePath, YamlDocument, format_path, read_yaml
@@ -85,6 +86,11 @@ class Policy:
     source: str = "<policy>"
     # how long a closed or deleted ticket is kept for a reopen, in event time (SPEC section 10)
     reopen_window_us: int = DEFAULT_REOPEN_WINDOW_US
+    # the instant (epoch microseconds) from which tickets created take this version; None:
+    # from the beginning of time (SPEC section 8, `sla_core.policy_history`)
+    effective_from_us: int | None = None
+    # whether the tickets of older versions move to this one, their running timers re-targeted
+    retarget_open: bool = False
     # every older_than/newer_than test of the rules and the levels' conditions: what can make a
     # ticket's answers change with time alone (sla_core.conditions)
     time_tests: tuple[FieldTest, ...] = field(default=(), hash=False)
@@ -184,7 +190,9 @@ class _Builder:
         if isinstance(default_level, str) and default_level not in raw_levels:
             self.add(("default_level",), _unknown("level", default_level, raw_levels))
         rules = self.rules(data.get("rules"), raw_levels)
-        reopen_window_us = self.reopen_window(_mapping(data.get("policy")).get("reopen_window"))
+        block = _mapping(data.get("policy"))
+        reopen_window_us = self.reopen_window(block.get("reopen_window"))
+        effective_from_us = self.effective_from(block.get("effective_from"))
         if self.problems or self.schema_paths:
             return None
         return Policy(
@@ -195,6 +203,8 @@ class _Builder:
             rules=rules,
             source=source,
             reopen_window_us=reopen_window_us,
+            effective_from_us=effective_from_us,
+            retarget_open=block.get("retarget_open", False) is True,
             rules_test_changed_at=any("changed_at" in fields_tested(r.condition) for r in rules),
             time_tests=time_tests(
                 [r.condition for r in rules]
@@ -213,6 +223,21 @@ class _Builder:
         if seconds <= 0:
             self.add(("policy", "reopen_window"), f"must be longer than 0, not {raw!r}")
         return round(seconds * 1_000_000)
+
+    def effective_from(self, raw: Any) -> int | None:
+        if raw is None or not isinstance(raw, str):
+            return None  # absent; another type is the schema's to report
+        try:
+            instant = datetime.fromisoformat(raw)
+        except ValueError:
+            instant = None
+        if instant is None or instant.tzinfo is None or "T" not in raw.upper():
+            self.add(
+                ("policy", "effective_from"),
+                f"{raw!r} is not an RFC 3339 instant with an offset, like 2026-12-01T00:00:00Z",
+            )
+            return None
+        return to_us(instant)
 
     def calendars(self, raw: Mapping[str, Any]) -> dict[str, Calendar]:
         calendars: dict[str, Calendar] = {}

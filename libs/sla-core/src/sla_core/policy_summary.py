@@ -7,6 +7,7 @@ from sla_core.calendar import Calendar
 from sla_core.conditions import conflicts
 from sla_core.durations import format_duration
 from sla_core.events import METRICS
+from sla_core.instants import from_us
 from sla_core.policy import Policy
 
 
@@ -48,6 +49,13 @@ def summarize(policy: Policy) -> str:
         lines.append(f"  [{index}] {rule.name}: {', '.join(actions)} when {rule.condition}")
     window = format_duration(policy.reopen_window_us / 1_000_000)
     lines.append(f"reopen window: {window} (then a closed or deleted ticket is forgotten)")
+    if policy.effective_from_us is None:
+        lines.append("effective: from the beginning of time (every ticket moves to this version)")
+    else:
+        since = from_us(policy.effective_from_us).isoformat().replace("+00:00", "Z")
+        lines.append(f"effective from: {since} (tickets created from then on)")
+    if policy.retarget_open:
+        lines.append("retarget open: true (open timers of older tickets re-target to it)")
     return "\n".join(lines)
 
 

@@ -2,10 +2,16 @@
 
 A key appears only when it says something (a zone other than the calendar's, more than one
 holder, an end or a flip instant), so the rows of tickets that use none of it stay small.
+
+A ticket's row names the policy binding it holds ("v", `sla_core.policy_history`), and a
+timer's the version that set its target ("pv") only when that is not the binding's origin.
+Rows written before versions were kept have neither: the engine binds them to its newest
+version, and their timers name it, as they did then.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +20,7 @@ from sla_core.calendar import ALWAYS_OPEN, CalendarError
 from sla_core.instants import from_us as _from_us
 from sla_core.instants import to_us as _us
 from sla_core.policy import Policy
+from sla_core.policy_history import Binding
 from sla_core.ticket_state import (
     METRIC_INDEX,
     TicketState,
@@ -22,7 +29,7 @@ from sla_core.ticket_state import (
 from sla_core.zones import ZoneSource
 
 
-def timer_to_dict(timer: Timer) -> dict[str, Any]:
+def timer_to_dict(timer: Timer, origin: str = "") -> dict[str, Any]:
     """A JSON-ready form of a timer (times as epoch microseconds).
 
     A timer whose zone came from the ticket carries it ("z"), and "zs": "default" when that was
@@ -49,6 +56,8 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
             raw["zs"] = source
     if timer.owners:  # only timers that changed hands: the others' rows stay as they were
         raw["o"] = ownership.owners_to_raw(timer.owners)
+    if timer.policy_version != origin:  # targeted by another version than the ticket's own
+        raw["pv"] = timer.policy_version
     return raw
 
 
@@ -56,9 +65,12 @@ def timer_to_dict(timer: Timer) -> dict[str, Any]:
 _warning_plans: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
 
 
-def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> Timer:
+def timer_from_dict(
+    ticket_id: str, raw: Mapping[str, Any], policy: Policy, origin: str | None = None
+) -> Timer:
     """Rebuild a timer; its calendar is looked up by name in the policy now in force, and read
-    in the zone the timer started with."""
+    in the zone the timer started with. Its policy version is the row's, else `origin` (the
+    ticket's binding's), else the policy's."""
     pauses = raw["p"]
     plan = tuple((label, e) for label, e in raw["w"])
     calendar = policy.calendars.get(raw["k"], ALWAYS_OPEN)
@@ -87,7 +99,13 @@ def timer_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         0,
         source,
         ownership.owners_from_raw(raw.get("o")),
+        _version(raw.get("pv"), policy.version if origin is None else origin),
     )
+
+
+def _version(written: str | None, default: str) -> str:
+    # interned: a million timers share a few versions
+    return default if written is None or written == default else sys.intern(written)
 
 
 def state_to_dict(state: TicketState) -> dict[str, Any]:
@@ -95,6 +113,8 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
     last = state.last_timer
     last_running = last is not None and state.running.get(last.metric) is last
     created, changed = state.created_at, state.changed_at
+    binding = state.binding
+    origin = binding.origin if binding is not None else ""
     raw: dict[str, Any] = {
         "a": state.attrs,
         "cr": _us(created) if created is not None else None,
@@ -104,8 +124,8 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
         "cl": state.closed,
         "d": state.deleted,
         "cy": state.cycles,
-        "r": [timer_to_dict(t) for t in state.running.values()],
-        "lt": timer_to_dict(last) if last is not None and not last_running else None,
+        "r": [timer_to_dict(t, origin) for t in state.running.values()],
+        "lt": timer_to_dict(last, origin) if last is not None and not last_running else None,
         "lr": last.metric if last is not None and last_running else None,
         "sn": state.seen,
     }
@@ -113,15 +133,23 @@ def state_to_dict(state: TicketState) -> dict[str, Any]:
         raw["e"] = state.ended_us
     if state.flip_us is not None:  # only tickets whose rules or conditions time can change
         raw["fl"] = state.flip_us
+    if binding is not None:
+        raw["v"] = binding.key
     return raw
 
 
-def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> TicketState:
-    """Rebuild a ticket's state from `state_to_dict` output."""
-    running = {t["m"]: timer_from_dict(ticket_id, t, policy) for t in raw["r"]}
+def state_from_dict(
+    ticket_id: str, raw: Mapping[str, Any], policy: Policy, binding: Binding | None = None
+) -> TicketState:
+    """Rebuild a ticket's state from `state_to_dict` output; held by `binding`, when given
+    (whose policy its timers' calendars then come from: the version in force for it now)."""
+    origin = None
+    if binding is not None:
+        policy, origin = binding.policy, binding.origin
+    running = {t["m"]: timer_from_dict(ticket_id, t, policy, origin) for t in raw["r"]}
     last = running.get(raw["lr"]) if raw["lr"] is not None else None
     if raw["lt"] is not None:
-        last = timer_from_dict(ticket_id, raw["lt"], policy)
+        last = timer_from_dict(ticket_id, raw["lt"], policy, origin)
     created = _from_us(raw["cr"]) if raw["cr"] is not None else None
     changed = _from_us(raw["ch"]) if raw["ch"] is not None else None
     ended = raw.get("e")
@@ -142,4 +170,5 @@ def state_from_dict(ticket_id: str, raw: Mapping[str, Any], policy: Policy) -> T
         seen=list(raw["sn"]),
         ended_us=ended,
         flip_us=raw.get("fl"),
+        binding=binding,
     )

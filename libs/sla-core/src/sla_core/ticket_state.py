@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sla_core import ownership, periodic
 from sla_core._weekly import US
@@ -16,6 +16,9 @@ from sla_core.events import Metric, SlaEvent
 from sla_core.facts import TicketFacts
 from sla_core.levels import WarningThreshold
 from sla_core.zones import ZoneSource
+
+if TYPE_CHECKING:
+    from sla_core.policy_history import Binding
 
 ANSWER_METRICS: Final[tuple[Metric, ...]] = (
     "first_answer",
@@ -83,6 +86,9 @@ class Timer:
     # its holders when the ticket's agent or team changed while it ran (`sla_core.ownership`);
     # empty: one holder from the start, the ticket's
     owners: ownership.Owners = ()
+    # the policy version that set its target (at its start or its last re-target): what its
+    # SLA events name, whatever versions were loaded since (SPEC section 9)
+    policy_version: str = ""
 
     @property
     def target_us(self) -> int:
@@ -139,6 +145,8 @@ class TicketState:
     seen: list[str] = field(default_factory=list)
     ended_us: int | None = None  # when it was closed or deleted (None while open)
     flip_us: int | None = None  # the next instant time alone changes a rule's or condition's answer
+    # the policy versions it is bound to (`sla_core.policy_history`); None outside an engine
+    binding: Binding | None = None
 
     def facts(self, changed: frozenset[str] = frozenset()) -> TicketFacts:
         """The fields rules test: the ticket's attributes plus created_at, changed_at, deleted,

@@ -63,6 +63,7 @@ __all__ = [
     "fire",
     "forget_at_us",
     "reevaluate",
+    "retarget",
     "state_from_dict",
     "state_to_dict",
     "timer_from_dict",
@@ -169,7 +170,7 @@ class _Context:
             metric=timer.metric,
             cycle=timer.cycle,
             level=timer.level,
-            policy_version=self.policy.version,
+            policy_version=timer.policy_version,
             calendar=timer.calendar.name,
             timezone=timer.calendar.timezone,
             timezone_source=timer.zone_source,
@@ -259,6 +260,7 @@ class _Context:
 
     def _target(self, timer: Timer, level: Level, at_us: int) -> None:
         timer.level = level.name
+        timer.policy_version = self.policy.version
         timer.target_seconds = level.targets[timer.metric]
         warnings = _warning_plan(level.warnings, timer.target_seconds)
         if timer.seq and warnings:
@@ -334,12 +336,13 @@ class _Context:
 
     # ---- rules ----------------------------------------------------------------------------
 
-    def run_rules(self, at: datetime, at_us: int) -> None:
-        """Choose the level again; re-target, cancel or start timers when it changed."""
+    def run_rules(self, at: datetime, at_us: int, *, force: bool = False) -> None:
+        """Choose the level again; re-target, cancel or start timers when it changed (`force`:
+        re-target even onto the same level, whose targets may differ in another version)."""
         state = self.state
         new = self.policy.choose_level(state.facts(), at)
         old = state.level
-        if new == old:
+        if new == old and not force:
             return
         state.level = new
         level = self.level()
@@ -358,15 +361,17 @@ class _Context:
                 self.start(_answer_metric(state.attrs.get("source"), True), start, start_us)
             self.start(RESOLUTION, start, start_us)
 
-    def apply_conditions(self, at: datetime, at_us: int) -> None:
+    def apply_conditions(self, at: datetime, at_us: int, *, always: bool = False) -> None:
         """Judge the level's conditions (SPEC section 8; precedence in sla_core.conditions):
-        cancel the running timers, or reset them to new cycles, then pause or resume them."""
+        cancel the running timers, or reset them to new cycles, then pause or resume them.
+        `always`: judge them even if nothing they test moved (the conditions did)."""
         level = self.level()
         state = self.state
         if level is None or not state.running:
             return
         conditions = level.conditions
-        if not self.changed and conditions.quiet and not (self.flipping and conditions.timed):
+        moved = always or self.changed or not conditions.quiet
+        if not moved and not (self.flipping and conditions.timed):
             return  # nothing the conditions test moved (not even time): their verdict stands
         verdict = self.verdict(level, at)
         if verdict.cancel:
@@ -543,6 +548,23 @@ def reevaluate(state: TicketState, at_us: int, policy: Policy) -> Step:
     at = _from_us(at_us)
     ctx.run_rules(at, at_us)
     ctx.apply_conditions(at, at_us)
+    _plan_flip(ctx, at_us)
+    return step
+
+
+def retarget(state: TicketState, at_us: int, policy: Policy) -> Step:
+    """The ticket has moved to `policy` (a version loaded with retarget_open, SPEC section 8):
+    at `at_us` its level is chosen again under it, its running timers re-target under it from
+    their original start (`sla.retargeted`, reason: the previous level; a metric the new level
+    has no target for is cancelled, reason level_change) and its conditions are judged."""
+    step = Step()
+    if state.deleted or state.closed or not state.running:
+        return step
+    step.changed = True
+    ctx = _Context(policy, state, step)
+    at = _from_us(at_us)
+    ctx.run_rules(at, at_us, force=True)
+    ctx.apply_conditions(at, at_us, always=True)
     _plan_flip(ctx, at_us)
     return step
 

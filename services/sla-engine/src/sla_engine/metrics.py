@@ -42,6 +42,12 @@ class EngineMetrics:
             "or alarm, and while the engine is idle.",
             registry=r,
         )
+        self.policy_versions_held = Gauge(
+            "sla_engine_policy_versions_held",
+            "Policy versions the engine holds: the newest, those its held tickets are bound to "
+            "(open or within their reopen window), and those still to come into force.",
+            registry=r,
+        )
         self.watermark_lag = Gauge(
             "sla_engine_watermark_lag_seconds",
             "Wall clock minus the partition's watermark.",

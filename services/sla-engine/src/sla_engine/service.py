@@ -181,6 +181,8 @@ class EngineService:
         parts = self.parts.values()
         self.metrics.open_timers.set(sum(p.engine.open_timers for p in parts))
         self.metrics.tickets_packed.set(sum(p.engine.packed for p in parts))
+        held = {self.policy.version}.union(*(p.engine.held_versions for p in parts))
+        self.metrics.policy_versions_held.set(len(held))
         if batch:
             self.metrics.processing.observe(time.perf_counter() - started)
         await self.snapshots.take(self.parts)
@@ -240,7 +242,8 @@ class EngineService:
                 part.engine.unpack_some(100)
 
     def reload_policy(self, *, force: bool = False) -> None:
-        """Reload the policy when its file changed (or on SIGHUP); a bad file keeps the old one."""
+        """Reload the policy when its file changed (or on SIGHUP); a bad file keeps the old one.
+        The new version joins those each partition holds (`PartitionEngine.set_policy`)."""
         policy = self.policy_file.reload(force=force)
         if policy is not None:
             for part in self.parts.values():

@@ -4,8 +4,10 @@ A binary heap keyed by instant in epoch microseconds. Cancelling is lazy: an ent
 timer's version, and a stale one is dropped when it surfaces, so arming, cancelling and firing
 cost O(log n) whatever the number of open timers. Besides timers' warnings and dues, an entry
 may stand for a restored ticket not decoded yet (`PACKED`), for the instant a closed ticket
-may be forgotten (`FORGET`), or for the instant its rules and conditions must be judged again
-because time alone changes their answer (`FLIP`); none of these carries a timer.
+may be forgotten (`FORGET`), for the instant its rules and conditions must be judged again
+because time alone changes their answer (`FLIP`), or for the instant a policy version loaded
+with retarget_open comes into force (`RETARGET`, for the whole partition: its ticket is "");
+none of these carries a timer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sla_core.timers import TicketState, Timer, forget_at_us
 PACKED = "~packed"  # a restored ticket not decoded yet, at its earliest alarm
 FORGET = "~forget"  # a closed or deleted ticket whose reopen window ends here
 FLIP = "~flip"  # time alone changes a rule's or condition's answer for the ticket here
+RETARGET = "~retarget"  # a policy version with retarget_open comes into force here (no ticket)
 
 # (instant, ticket, metric, arm counter, timer version, kind, timer). Ties at one instant break
 # by ticket and metric, so a restored heap fires in the same order as the original. A packed

@@ -10,6 +10,11 @@ A restored ticket stays in its snapshot form (JSON bytes) until it is first need
 for it, or its earliest alarm surfacing in the heap. Its snapshot row carries that alarm's
 instant, so one heap entry stands for the ticket until then, and a restart with a million
 open timers costs a row each, not the building of every timer (see `restore`).
+
+The engine holds several policy versions at once (`sla_core.policy_history`): each ticket is
+bound to one when it is first seen and carries that binding, so its events cost no lookup. A
+reload adds a version (`set_policy`); a version loaded with `retarget_open` arms a `RETARGET`
+entry at its due instant, where the tickets it moves have their running timers re-targeted.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ import orjson
 from sla_core.events import SlaEvent, TicketEvent
 from sla_core.instants import to_us
 from sla_core.partition import watermark
-from sla_core.partition.alarms import FLIP, PACKED, AlarmHeap, Entry
+from sla_core.partition.alarms import FLIP, PACKED, RETARGET, AlarmHeap, Entry
 from sla_core.partition.packing import Packing
 from sla_core.partition.rows import SnapshotRows, SnapshotTaking, StoredRow
 from sla_core.partition.watermark import latest_event_us
 from sla_core.policy import Policy
+from sla_core.policy_history import PolicyHistory
 from sla_core.timers import (
     BREACH,
     DEDUP_WINDOW,
@@ -40,6 +46,7 @@ from sla_core.timers import (
     fire,
     forget_at_us,
     reevaluate,
+    retarget,
     state_from_dict,
 )
 
@@ -56,7 +63,11 @@ class HandleResult:
 
 @dataclass
 class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
-    """The state of one input partition; it moves between replicas with the partition."""
+    """The state of one input partition; it moves between replicas with the partition.
+
+    `policy` is the newest version loaded; `older` the versions loaded before it, oldest first
+    (as if reloaded in turn at the start), for an engine built with several versions at once.
+    """
 
     partition: int
     policy: Policy
@@ -72,14 +83,21 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
     forgotten_unsaved: set[str] = field(default_factory=set)
     forgotten_known: set[str] = field(default_factory=set)
     _heap: list[Entry] = field(default_factory=list)  # see alarms.Entry
-    # restored tickets not decoded yet, and the policy they were restored under
-    _packed: dict[str, bytes] = field(default_factory=dict)
-    _packed_policy: Policy | None = field(default=None, repr=False)
+    older: tuple[Policy, ...] = ()
+    # the versions held and the tickets' bindings to them (built from policy and older)
+    history: PolicyHistory = field(init=False, repr=False)
+    _packed: dict[str, bytes] = field(default_factory=dict)  # restored tickets not decoded yet
     _snapshot: SnapshotRows | None = field(default=None, init=False, repr=False)  # being filled
     _counter: int = 0
     _wall: datetime | None = field(default=None, init=False, repr=False)
     # event times past this are clamped: the wall clock of `_wall` plus the tolerance
     _latest_us: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        versions = (*self.older, self.policy)
+        self.history = PolicyHistory(versions[0])
+        for policy in versions[1:]:
+            self.set_policy(policy)
 
     def advance(self, watermark_us: int) -> list[SlaEvent]:
         """Move the watermark forward and fire every alarm it has passed (a due strictly)."""
@@ -96,6 +114,8 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
                     self._unpack(ticket_id)
                 elif kind == FLIP:
                     outputs.extend(self._flip(ticket_id, at_us))
+                elif kind == RETARGET:
+                    outputs.extend(self._retarget_due(at_us))
                 else:
                     self._forget(ticket_id, wm)
                 continue
@@ -109,7 +129,9 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
                 continue
             if self._snapshot is not None and ticket_id in self._snapshot.waiting:
                 self._copy_before_write(ticket_id)
-            step = fire(state, timer, kind, at_us, self.policy)
+            binding = state.binding
+            policy = self.policy if binding is None else binding.policy
+            step = fire(state, timer, kind, at_us, policy)
             self.open_timers += step.opened - step.ended
             if step.outputs:
                 outputs.extend(step.outputs)
@@ -148,16 +170,20 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
             if state is None:
                 if ticket_id in self.forgotten_unsaved or ticket_id in self.forgotten_known:
                     return HandleResult(outputs, clamped, forgotten=True)
-                state = self.tickets[ticket_id] = TicketState(ticket_id)
+                # bound to the version in force at its first event, for life (or a re-target)
+                state = TicketState(ticket_id, binding=self.history.bind(event_us))
+                self.tickets[ticket_id] = state
         elif self._snapshot is not None and ticket_id in self._snapshot.waiting:
             self._copy_before_write(ticket_id)
         flip_us = state.flip_us
-        step: Step = apply(state, event, self.policy, event_us, self.dedup_window)
+        binding = state.binding
+        policy = self.policy if binding is None else binding.policy
+        step: Step = apply(state, event, policy, event_us, self.dedup_window)
         self.open_timers += step.opened - step.ended
         if step.changed:
             self.dirty.add(ticket_id)
             if state.ended_us is not None:
-                self._arm_forget(state, self.policy.reopen_window_us)
+                self._arm_forget(state, policy.reopen_window_us)
             if state.flip_us != flip_us:
                 self._arm_flip(state)
         outputs.extend(step.outputs)
@@ -172,7 +198,7 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
         does not hold, except for a `ticket.created` newer than the watermark less the reopen
         window (a forgotten ticket was created before it was closed, a window or more before
         the watermark). A live stream's new tickets are all such: none is looked up."""
-        horizon_us = self.watermark_us - self.policy.reopen_window_us
+        horizon_us = self.watermark_us - self.history.min_reopen_window_us()
         held, packed, unsaved = self.tickets, self._packed, self.forgotten_unsaved
         return {
             e.ticket_id
@@ -191,7 +217,7 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
             return []
         if self._snapshot is not None and ticket_id in self._snapshot.waiting:
             self._copy_before_write(ticket_id)
-        step = reevaluate(state, at_us, self.policy)
+        step = reevaluate(state, at_us, self._policy_of(state))
         self.open_timers += step.opened - step.ended
         self.dirty.add(ticket_id)
         if step.armed:
@@ -208,27 +234,86 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
         state = self.tickets.get(ticket_id)
         if state is None:
             return
-        at_us = forget_at_us(state, self.policy.reopen_window_us)
+        window_us = self._policy_of(state).reopen_window_us
+        at_us = forget_at_us(state, window_us)
         if at_us is None:
             return
         if at_us > watermark_us:
-            self._arm_forget(state, self.policy.reopen_window_us)
+            self._arm_forget(state, window_us)
             return
         if self._snapshot is not None and ticket_id in self._snapshot.waiting:
             self._copy_before_write(ticket_id)
         del self.tickets[ticket_id]
         self.dirty.discard(ticket_id)
         self.forgotten_unsaved.add(ticket_id)
+        binding = state.binding
+        if binding is not None:
+            binding.tickets -= 1
+            if not binding.tickets:  # perhaps the last ticket of its version
+                self.history.sweep(watermark_us, counts_known=not self._packed)
+
+    # ---- policy versions ------------------------------------------------------------------
+
+    def _policy_of(self, state: TicketState) -> Policy:
+        binding = state.binding
+        return self.policy if binding is None else binding.policy
 
     def set_policy(self, policy: Policy) -> None:
-        """A reloaded policy applies from the next event on; running timers keep their level."""
+        """A reloaded policy: a new version, added to those held (`sla_core.policy_history`).
+
+        Without `effective_from` every ticket follows it from its next event on, and running
+        timers keep their targets (and the version that set them); with it, only tickets first
+        seen from that instant on take it. With `retarget_open`, at the later of that instant
+        and the watermark now, the tickets of older versions move to it and their running
+        timers re-target under it from their original start (`sla.retargeted`)."""
         self.policy = policy
+        due_us = self.history.add(policy, self.watermark_us)
+        if due_us is not None:
+            self._arm_retarget(due_us)
+
+    def _arm_retarget(self, due_us: int) -> None:
+        heapq.heappush(self._heap, (due_us, "", "~", 0, 0, RETARGET, None))
+
+    def _retarget_due(self, at_us: int) -> list[SlaEvent]:
+        """A RETARGET entry surfaced: each version due moves the older versions' tickets onto
+        it, and their running timers re-target under it at `at_us`, in ticket order."""
+        due = self.history.due(at_us)
+        if not due:
+            return []
+        self.unpack_all()  # decoded under the versions their rows were written under
+        outputs: list[SlaEvent] = []
+        tickets = self.tickets
+        for policy in due:
+            moved = {b.key for b in self.history.supersede(policy)}
+            for ticket_id in sorted(tickets):
+                state = tickets[ticket_id]
+                if state.binding is None or state.binding.key not in moved:
+                    continue
+                if self._snapshot is not None and ticket_id in self._snapshot.waiting:
+                    self._copy_before_write(ticket_id)
+                step = retarget(state, at_us, policy)
+                if not step.changed:
+                    continue
+                self.open_timers += step.opened - step.ended
+                self.dirty.add(ticket_id)
+                if step.armed:
+                    self._arm(step.armed)
+                self._arm_flip(state)
+                outputs.extend(step.outputs)
+        self.history.sweep(self.watermark_us)
+        return outputs
+
+    @property
+    def held_versions(self) -> dict[str, Policy]:
+        """The policy versions this partition holds, by version."""
+        return self.history.held()
 
     def meta(self) -> dict[str, Any]:
+        self.history.sweep(self.watermark_us, counts_known=not self._packed)
         return {
             "watermark_us": self.watermark_us,
             "max_event_us": self.max_event_us,
-            "policy_version": self.policy.version,
+            **self.history.to_meta(),
         }
 
     @classmethod
@@ -244,10 +329,15 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
         """Rebuild a partition's engine from its snapshot rows: (ticket, state, earliest alarm,
         running timers).
 
+        The policy versions come back from the snapshot's meta (`PolicyHistory.from_meta`), with
+        `policy`, the file's now, as the newest: when it is another version than the snapshot's
+        newest it is added as a reload would. Each row comes back bound as it was.
+
         A row whose running count is known stays packed until first needed (module docstring);
-        its timers get the calendars of `policy`, as an eager restore's would. A row written
-        before rows carried their alarm is decoded now, and so is every row when the snapshot
-        was taken under another policy, whose calendars may have put the alarms elsewhere.
+        its timers get the calendars of its version in force, as an eager restore's would. A
+        row written before rows carried their alarm is decoded now, and so is every row when
+        the snapshot was taken under another policy, whose calendars may have put the alarms
+        elsewhere.
         Either way the alarms fire at the same instants in the same order. (One corner stays:
         a row written before a policy reload that changed a calendar, untouched until the next
         restart, keeps the alarm instant of the old calendar: a warning that the new calendar
@@ -256,8 +346,9 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
         engine = cls(partition, policy, future_tolerance, dedup_window=dedup_window)
         engine.watermark_us = int(meta.get("watermark_us", 0))
         engine.max_event_us = int(meta.get("max_event_us", 0))
-        engine._packed_policy = policy
-        lazy = meta.get("policy_version") == policy.version
+        history, reloaded = PolicyHistory.from_meta(meta, policy)
+        engine.history = history
+        lazy = not reloaded
         packed = engine._packed
         heap = engine._heap
         armed: list[Timer] = []
@@ -269,13 +360,18 @@ class PartitionEngine(AlarmHeap, SnapshotTaking, Packing):
                 if alarm_us is not None:
                     heap.append((alarm_us, ticket_id, "", 0, 0, PACKED, None))
                 continue
-            state = state_from_dict(ticket_id, orjson.loads(raw), policy)
+            decoded = orjson.loads(raw)
+            binding = history.restored(decoded.get("v"))
+            state = state_from_dict(ticket_id, decoded, binding.policy, binding)
             engine.tickets[ticket_id] = state
             armed.extend(state.running.values())
             engine._arm_flip(state)
             if state.ended_us is not None:
-                engine._arm_forget(state, policy.reopen_window_us)
+                engine._arm_forget(state, binding.policy.reopen_window_us)
         engine.open_timers = open_timers + len(armed)
         heap.extend(engine._entries(armed))
+        heap.extend((due_us, "", "~", 0, 0, RETARGET, None) for due_us, _ in history.pending)
         heapq.heapify(heap)  # O(n), where n pushes cost O(n log n)
+        if reloaded:
+            engine.set_policy(policy)
         return engine

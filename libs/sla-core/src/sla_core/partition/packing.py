@@ -14,6 +14,7 @@ import orjson
 
 from sla_core.partition.rows import SnapshotError
 from sla_core.policy import Policy
+from sla_core.policy_history import PolicyHistory
 from sla_core.timers import TicketState, state_from_dict
 
 
@@ -23,8 +24,9 @@ class Packing:
     partition: int
     policy: Policy
     tickets: dict[str, TicketState]
+    history: PolicyHistory
+    watermark_us: int
     _packed: dict[str, bytes]
-    _packed_policy: Policy | None
 
     def _arm_ticket(self, state: TicketState, reopen_window_us: int) -> None:
         raise NotImplementedError
@@ -35,20 +37,25 @@ class Packing:
         return len(self._packed)
 
     def _unpack(self, ticket_id: str) -> TicketState | None:
-        """Decode a packed ticket and arm its timers; None if it is not packed."""
-        raw = self._packed.pop(ticket_id, None)
+        """Decode a packed ticket and arm its timers; None if it is not packed. It comes back
+        bound to the policy version its row names (its timers get that version's calendars)."""
+        packed = self._packed
+        raw = packed.pop(ticket_id, None)
         if raw is None:
             return None
-        assert self._packed_policy is not None
         try:
-            state = state_from_dict(ticket_id, orjson.loads(raw), self._packed_policy)
-        except (ValueError, KeyError, TypeError) as exc:
+            decoded = orjson.loads(raw)
+            binding = self.history.restored(decoded.get("v"))
+            state = state_from_dict(ticket_id, decoded, binding.policy, binding)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(
                 f"partition {self.partition}: the snapshot row of ticket {ticket_id!r}"
                 f" cannot be decoded: {exc!r}"
             ) from exc
         self.tickets[ticket_id] = state
-        self._arm_ticket(state, self.policy.reopen_window_us)
+        self._arm_ticket(state, binding.policy.reopen_window_us)
+        if not packed:  # every ticket's binding is counted now: unneeded versions can go
+            self.history.sweep(self.watermark_us)
         return state
 
     def unpack_some(self, limit: int) -> int:

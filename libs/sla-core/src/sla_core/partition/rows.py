@@ -33,7 +33,10 @@ class TicketRow(NamedTuple):
 
 def ticket_row(state: TicketState, reopen_window_us: int) -> TicketRow:
     """The snapshot row of a ticket as it is now; its alarm is the earliest of its timers'
-    alarms, its next flip and the instant it may be forgotten."""
+    alarms, its next flip and the instant it may be forgotten (after the reopen window of its
+    policy version, else `reopen_window_us`)."""
+    if state.binding is not None:
+        reopen_window_us = state.binding.policy.reopen_window_us
     running = state.running
     alarms = [a[0] for t in running.values() if (a := t.next_alarm()) is not None]
     forget_us = forget_at_us(state, reopen_window_us)
