@@ -120,7 +120,11 @@ async def test_the_engine_records_each_version_it_loads_and_the_api_serves_them(
         async with engine(infra, url, path) as service:
             await wait_for(lambda: versions(1))
             first = service.policy.version  # type: ignore[attr-defined]
-            path.write_text(POLICY.replace("48h", "24h") + "# the second version\n")
+            path.write_text(
+                POLICY.replace("48h", "24h")
+                + "policy: {effective_from: '2026-12-01T00:00:00+01:00', retarget_open: true}\n"
+                + "# the second version\n"
+            )
             service.reload_policy(force=True)  # type: ignore[attr-defined]
             second = service.policy.version  # type: ignore[attr-defined]
             assert second != first
@@ -136,9 +140,25 @@ async def test_the_engine_records_each_version_it_loads_and_the_api_serves_them(
         listed = await client.get("/v1/policies", headers=bearer(ADMIN))
         assert listed.status_code == 200, listed.text
         assert [p["version"] for p in listed.json()] == [second, first]  # newest first
-        assert set(listed.json()[0]) == {"version", "first_loaded_at", "source", "sha256"}
+        newest, oldest = listed.json()
+        assert set(newest) == {
+            "version",
+            "first_loaded_at",
+            "source",
+            "sha256",
+            "effective_from",
+            "retarget_open",
+        }
+        assert (newest["effective_from"], newest["retarget_open"]) == (
+            "2026-11-30T23:00:00+00:00",
+            True,
+        )
+        assert (oldest["effective_from"], oldest["retarget_open"]) == (None, False)
         csv = await client.get("/v1/policies", headers=bearer(ADMIN), params={"format": "csv"})
-        assert csv.text.splitlines()[0] == "version,first_loaded_at,source,sha256"
+        header, first_row, second_row = csv.text.splitlines()
+        assert header == "version,first_loaded_at,source,sha256,effective_from,retarget_open"
+        assert first_row.endswith(",2026-11-30T23:00:00+00:00,true")
+        assert second_row.endswith(",,false")
         one = await client.get(f"/v1/policies/{first}", headers=bearer(ADMIN))
         assert one.status_code == 200
         assert one.headers["content-type"].startswith("application/yaml")

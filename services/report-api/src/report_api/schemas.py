@@ -264,3 +264,10 @@ class PolicyVersionRow(BaseModel):
     first_loaded_at: datetime = Field(description="When an engine first loaded this version.")
     source: str = Field(description="The file it was loaded from.")
     sha256: str = Field(description="Hex SHA-256 of the YAML text as loaded.")
+    effective_from: datetime | None = Field(
+        description="`policy.effective_from`: it applies to tickets created from then on; null "
+        "when it applies from the start."
+    )
+    retarget_open: bool = Field(
+        description="`policy.retarget_open`: whether open timers of older tickets re-target."
+    )

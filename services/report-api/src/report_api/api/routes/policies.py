@@ -16,10 +16,11 @@ from report_api.schemas import PolicyVersionRow
 
 router = APIRouter(tags=["policies"])
 
-COLUMNS = ("version", "first_loaded_at", "source", "sha256")
+COLUMNS = ("version", "first_loaded_at", "source", "sha256", "effective_from", "retarget_open")
 CSV_EXAMPLE = (
-    "version,first_loaded_at,source,sha256\n"
-    "sha256:0c1f2e3d4c5b6a79,2026-11-24T09:00:00+00:00,/etc/sla/policy.yaml,9f86d0...\n"
+    "version,first_loaded_at,source,sha256,effective_from,retarget_open\n"
+    "sha256:0c1f2e3d4c5b6a79,2026-11-24T09:00:00+00:00,/etc/sla/policy.yaml,9f86d0...,"
+    "2026-12-01T00:00:00+00:00,false\n"
 )
 YAML = "application/yaml"
 
@@ -29,7 +30,8 @@ YAML = "application/yaml"
     response_model=list[PolicyVersionRow],
     summary="The policy versions the engine has loaded, newest first",
     description="Each version once, with the time the engine first loaded it, the file it came "
-    "from and the SHA-256 of its text as loaded. Needs the `policies:admin` scope.",
+    "from, the SHA-256 of its text as loaded, and its `policy.effective_from` (null: it applies "
+    "from the start) and `retarget_open`. Needs the `policies:admin` scope.",
     responses={
         **csv_response("The same rows as CSV.", CSV_EXAMPLE),
         **problem_responses(400, 401, 403),
@@ -40,9 +42,20 @@ async def list_policies(
 ) -> Response:
     async with pool.acquire() as conn:
         versions = await policy_versions(conn, schema=services.settings.engine_schema)
-    rows = [(v.version, v.first_loaded_at.isoformat(), v.source, v.sha256) for v in versions]
+    rows = [
+        (
+            v.version,
+            v.first_loaded_at.isoformat(),
+            v.source,
+            v.sha256,
+            None if v.effective_from is None else v.effective_from.isoformat(),
+            v.retarget_open,
+        )
+        for v in versions
+    ]
     if wants_csv(request, format):
-        return Response(csv.render(COLUMNS, rows), media_type="text/csv; charset=utf-8")
+        text = [(*row[:5], "true" if row[5] else "false") for row in rows]
+        return Response(csv.render(COLUMNS, text), media_type="text/csv; charset=utf-8")
     return Response(
         orjson.dumps([dict(zip(COLUMNS, row, strict=True)) for row in rows]),
         media_type="application/json",
