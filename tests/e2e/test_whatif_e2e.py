@@ -122,8 +122,10 @@ async def test_what_if_lists_exactly_the_tickets_that_change_and_the_self_check_
             c,
             compliance_url,
             {**RANGE, "group_by": "level"},
-            lambda b: [(r["level"], r["fulfilled"], r["missed"]) for r in b["rows"]]
-            == [("gold", 0, 1), ("standard", 1, 9)],
+            lambda b: (
+                [(r["level"], r["fulfilled"], r["missed"]) for r in b["rows"]]
+                == [("gold", 0, 1), ("standard", 1, 9)]
+            ),
         )
         assert live["totals"]["compliance_ratio"] == round(1 / 11, 4)
     deadline = time.monotonic() + 30
