@@ -23,8 +23,11 @@ So by level, live: standard 1 fulfilled, 9 missed (4 first answers, 5 resolution
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -83,7 +86,7 @@ async def archived(database_url: str, topic: str) -> int:
 
 @pytest.mark.parametrize("services", [LIVE_POLICY], indirect=True)
 async def test_what_if_lists_exactly_the_tickets_that_change_and_the_self_check_passes(
-    infra: Infra, unique: str, services: Services
+    infra: Infra, unique: str, services: Services, tmp_path: Path
 ) -> None:
     env = services.env
     await create_topics(
@@ -220,3 +223,37 @@ async def test_what_if_lists_exactly_the_tickets_that_change_and_the_self_check_
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as reader:
             after = (await reader.get(compliance_url, params={**RANGE, "group_by": "level"})).json()
         assert after["rows"] == live["rows"]
+
+    # The same from the command line: `sla what-if` and the self-check `sla verify`.
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(CANDIDATE)
+    cli = [str(Path(sys.executable).parent / "sla")]
+    where = ["--from", RANGE["from"], "--to", RANGE["to"], "--api", services.api]
+    where += ["--token", ADMIN_TOKEN]
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [*cli, "what-if", str(candidate), *where, "--group-by", "level"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "100%" in shown.stderr  # the progress bar, finished
+    lines = shown.stdout.splitlines()
+    standard = next(line for line in lines if line.startswith("standard"))
+    assert standard.split()[1:] == ["1/9/0.1000", "3/7/0.3000", "+2/-2/+0.2000"]
+    assert "2 timers change verdict" in shown.stdout
+    listed = [line.split()[0] for line in lines if line.startswith(tuple(t.values()))]
+    assert listed == [t["b"], t["f"]]
+    verify = await asyncio.to_thread(
+        subprocess.run, [*cli, "verify", *where], env=env, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, (verify.stdout, verify.stderr)
+    assert verify.stdout.splitlines()[-1] == "0 differences"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CANDIDATE.replace("2h,", "'2 hours',"))
+    refused = await asyncio.to_thread(
+        subprocess.run, [*cli, "what-if", str(bad), *where], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert f"{bad}.levels.standard.targets.first_answer: line 4:" in refused.stderr
