@@ -79,7 +79,11 @@ class Services:
             seconds_left=from_policy_file(settings.policy_file),
             runner=runner,
             archive=archive,
-            whatif=WhatIfJobs(topic=settings.ticket_topic, archive_schema=settings.archive_schema),
+            whatif=WhatIfJobs(
+                topic=settings.ticket_topic,
+                archive_schema=settings.archive_schema,
+                processes=settings.whatif_processes,
+            ),
         )
 
     @property

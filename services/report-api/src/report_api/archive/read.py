@@ -76,21 +76,26 @@ async def replay_records(
     prefetch: int = 5000,
 ) -> AsyncIterator[tuple[int, AsyncIterator[ArchivedRecord]]]:
     """The records a what-if of [start, end) replays: every archived record of `topic` (as
-    received; decodable ones) of the tickets that have an event with `start <= time < end`, in
-    the order the engine consumed them: by partition, then offset.
+    received; decodable ones) of the tickets that have an event with `start <= time < end`,
+    each partition's in the order the engine consumed them (offset order).
 
     Gives their number and an iterator of (partition, value, header keys, header values), both
     in one read-only REPEATABLE READ transaction on `conn` (one snapshot: the count holds, and
-    batches archived meanwhile do not show halfway); `conn` must not be in a transaction."""
+    batches archived meanwhile do not show halfway), without a statement timeout (a what-if of
+    a long range sorts a long history); `conn` must not be in a transaction.
+
+    Partitions come interleaved (by offset, then partition), each in offset order: a replay can
+    give each partition to its own worker from the start."""
     table = f"{quote_identifier(schema)}.ticket_events"
     columns = "e.partition, e.value, e.header_keys, e.header_values"
-    query = _HISTORY.format(columns=columns, table=table) + ' ORDER BY e.partition, e."offset"'
+    query = _HISTORY.format(columns=columns, table=table) + ' ORDER BY e."offset", e.partition'
 
     async def records() -> AsyncIterator[ArchivedRecord]:
         async for row in conn.cursor(query, topic, start, end, prefetch=prefetch):
             yield (row[0], row[1], row[2], row[3])
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute("SET LOCAL statement_timeout = 0")
         total = await conn.fetchval(
             _HISTORY.format(columns="count(*)", table=table), topic, start, end
         )

@@ -3,9 +3,11 @@
 1. Read the records to replay from the archive (`archive.read.replay_records`): the whole
    history of the tickets with an event in [from, to), in the engine's order, in one snapshot;
    store their number and mark the job running.
-2. Replay them in chunks under the candidate policy (`replay.Replay`) in a worker thread, so
-   the API's event loop stays free; store the progress after each chunk.
-3. Move the watermarks to now less the grace: timers past due breach, as they have live.
+2. Replay them in chunks under the candidate policy (`replay.Replay`) in worker processes, each
+   partition in one of them (`workers.Workers`), so the API's event loop and interpreter stay
+   free; store the progress after each chunk.
+3. Move the watermarks to now less the grace: timers past due breach, as they have live; the
+   workers send back the candidate timers.
 4. In one transaction: the candidate's timers into a temporary table; the compliance report
    over it and over the projection, by the same query (`queries.compliance`); the timers whose
    verdict changes into `whatif_timers`; the side-by-side result and status `done`.
@@ -30,12 +32,13 @@ from report_api.archive.read import ArchivedRecord, replay_records
 from report_api.queries.compliance import compliance
 from report_api.whatif import store
 from report_api.whatif.compare import side_by_side
-from report_api.whatif.replay import Replay
+from report_api.whatif.workers import Workers
 from sla_core.policy import Policy
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000  # records per hand-over to the worker thread, and per progress update
+CHUNK = 5000  # records per hand-over to the workers, and per progress update
+PROCESSES = 2  # replay workers per job (SLA_WHATIF_PROCESSES)
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,12 @@ async def run_job(
     archive_schema: str,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     chunk: int = CHUNK,
+    processes: int = PROCESSES,
 ) -> None:
     """Steps 1-4 of the module docstring; marks the job failed on any error (and re-raises a
     cancellation, after marking it)."""
     try:
-        await _run(pool, job_id, whatif, topic, archive_schema, clock, chunk)
+        await _run(pool, job_id, whatif, topic, archive_schema, clock, chunk, processes)
     except asyncio.CancelledError:
         await _fail(pool, job_id, "interrupted", "the replica running it stopped")
         raise
@@ -91,11 +95,12 @@ async def _run(
     archive_schema: str,
     clock: Callable[[], datetime],
     chunk: int,
+    processes: int,
 ) -> None:
     now = clock()
-    replay = Replay(whatif.policy, wall_clock=now)
     # 1
     async with (
+        Workers(processes, whatif.policy.text, now) as workers,
         pool.acquire() as reader,
         replay_records(
             reader, topic=topic, start=whatif.start, end=whatif.end, schema=archive_schema
@@ -108,15 +113,17 @@ async def _run(
         async for record in records:
             batch.append(record)
             if len(batch) >= chunk:
-                await _feed(pool, job_id, replay, batch)
+                await _feed(pool, job_id, workers, batch)
                 batch = []
         if batch:
-            await _feed(pool, job_id, replay, batch)
-    # 3
-    rows = await asyncio.to_thread(replay.finish, now)
+            await _feed(pool, job_id, workers, batch)
+        # 3
+        rows, skipped = await workers.finish(now)
+        done = workers.events_done
     # 4
     async with pool.acquire() as conn, conn.transaction():
-        await store.load_candidate(conn, rows.values())
+        await conn.execute("SET LOCAL statement_timeout = 0")  # a long range has many timers
+        await store.load_candidate(conn, rows)
         asked: dict[str, Any] = {
             "start": whatif.start,
             "end": whatif.end,
@@ -136,25 +143,28 @@ async def _run(
             "rows": groups,
             "totals": totals,
             "changed_tickets": changed,
-            "skipped_events": replay.skipped,
+            "skipped_events": skipped,
         }
-        await store.set_done(conn, job_id, result, replay.events_done)
+        await store.set_done(conn, job_id, result, done)
 
 
 async def _feed(
-    pool: asyncpg.Pool, job_id: str, replay: Replay, batch: list[ArchivedRecord]
+    pool: asyncpg.Pool, job_id: str, workers: Workers, batch: list[ArchivedRecord]
 ) -> None:
-    await asyncio.to_thread(replay.feed, batch)
+    await workers.feed(batch)
     async with pool.acquire() as conn:
-        await store.set_progress(conn, job_id, replay.events_done)
+        await store.set_progress(conn, job_id, workers.events_done)
 
 
 class WhatIfJobs:
     """The jobs this replica runs: one at a time (a replay takes a core), the others queued."""
 
-    def __init__(self, *, topic: str, archive_schema: str, concurrency: int = 1) -> None:
+    def __init__(
+        self, *, topic: str, archive_schema: str, processes: int = PROCESSES, concurrency: int = 1
+    ) -> None:
         self.topic = topic
         self.archive_schema = archive_schema
+        self.processes = processes
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -172,7 +182,12 @@ class WhatIfJobs:
             raise
         try:
             await run_job(
-                pool, job_id, whatif, topic=self.topic, archive_schema=self.archive_schema
+                pool,
+                job_id,
+                whatif,
+                topic=self.topic,
+                archive_schema=self.archive_schema,
+                processes=self.processes,
             )
         finally:
             self._slots.release()

@@ -15,26 +15,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from report_api.projection.handlers import TimerRow
+from report_api.whatif.workers import CANDIDATE_COLUMNS, CandidateRow
 
 CANDIDATE = "pg_temp.whatif_candidate"
-# The columns of a timer row that the compliance report and the comparison read.
-CANDIDATE_COLUMNS = (
-    "timer_id",
-    "ticket_id",
-    "metric",
-    "cycle",
-    "level",
-    "started_at",
-    "due_at",
-    "state",
-    "elapsed_seconds",
-    "department",
-    "agent",
-    "team",
-    "breach_agent",
-    "breach_team",
-)
 _CANDIDATE_DDL = """
 CREATE TEMP TABLE whatif_candidate (
     timer_id        text COLLATE "C" PRIMARY KEY,
@@ -52,8 +35,6 @@ CREATE TEMP TABLE whatif_candidate (
     breach_agent    text COLLATE "C",
     breach_team     text COLLATE "C"
 ) ON COMMIT DROP"""
-_INDEXES = TimerRow._fields
-_PICK = tuple(_INDEXES.index(c) for c in CANDIDATE_COLUMNS)
 
 # Timers started in the range on either side whose verdict (state) differs, or that exist on
 # one side only. Deleted tickets' timers are on neither side (the projection drops them).
@@ -160,13 +141,12 @@ async def set_failed(conn: asyncpg.Connection, job_id: str, error: dict[str, Any
     )
 
 
-async def load_candidate(conn: asyncpg.Connection, rows: Iterable[TimerRow]) -> None:
-    """The candidate's timer rows into a temporary table (dropped at the end of `conn`'s
-    transaction, in which this must run)."""
+async def load_candidate(conn: asyncpg.Connection, rows: Iterable[CandidateRow]) -> None:
+    """The candidate's timers (CANDIDATE_COLUMNS) into a temporary table, dropped at the end of
+    `conn`'s transaction, in which this must run."""
     await conn.execute(_CANDIDATE_DDL)
-    records = [tuple(row[i] for i in _PICK) for row in rows]
     await conn.copy_records_to_table(
-        "whatif_candidate", records=records, columns=list(CANDIDATE_COLUMNS)
+        "whatif_candidate", records=rows, columns=list(CANDIDATE_COLUMNS)
     )
 
 
