@@ -157,7 +157,8 @@ async def _feed(
 
 
 class WhatIfJobs:
-    """The jobs this replica runs: one at a time (a replay takes a core), the others queued."""
+    """The jobs this replica runs: one at a time (a replay keeps its worker processes busy),
+    the others queued."""
 
     def __init__(
         self, *, topic: str, archive_schema: str, processes: int = PROCESSES, concurrency: int = 1
