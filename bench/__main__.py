@@ -32,6 +32,7 @@ AREAS = (
     "bench_engine",
     "bench_reports",
     "bench_archive",
+    "bench_whatif",
 )
 
 

@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "projection_events_per_second",
     "projection_vs_copy",
     "archive_vs_copy",
+    "whatif_events_per_second",
     "timer_churn_vs_asyncio",
     "retained_bytes_per_forgotten_ticket",
 )

@@ -30,6 +30,7 @@ levels:
 default_level: fast
 """
 TOKEN = "e2e-token"
+ADMIN_TOKEN = "e2e-admin"  # carries policies:admin (the policies and the what-if)
 
 
 class Services:
@@ -77,7 +78,7 @@ def services(
         "SLA_KAFKA_REBALANCE_TIMEOUT_MS": "3000",
         "SLA_KAFKA_IDEMPOTENCE": "false",
         "SLA_GRACE_SECONDS": "0.2",
-        "SLA_API_TOKENS": TOKEN,
+        "SLA_API_TOKENS": f"{TOKEN},{ADMIN_TOKEN}:policies:admin",
         "SLA_API_PORT": str(free_port()),
         "SLA_ENGINE_HTTP_PORT": str(free_port()),
     }

@@ -152,7 +152,7 @@ async def report_api(infra: Infra) -> AsyncIterator[Api]:
         kafka_bootstrap_servers=infra.bootstrap_servers,
         events_topic=topic,
         database_url=database_url,
-        api_tokens=TOKEN,
+        api_tokens=f"{TOKEN}:reports:read+policies:admin",  # the what-if view needs the latter
         projection_enabled=False,
     )
     port = free_port()
@@ -188,7 +188,11 @@ async def test_the_page_and_its_files_are_served_without_a_token() -> None:
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
         assert "default-src 'self'" in page.headers["content-security-policy"]
-        for name, media_type in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        for name, media_type in (
+            ("app.js", "text/javascript"),
+            ("whatif.js", "text/javascript"),
+            ("app.css", "text/css"),
+        ):
             assert f'"static/{name}"' in page.text
             served = await client.get(f"/static/{name}")
             assert served.headers["content-type"].startswith(media_type)
@@ -327,6 +331,74 @@ async def test_report_page_shows_the_reports_and_exports_csv(
             if os.environ.get("SLA_UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 SCREENSHOT.write_bytes(shot)
+            assert problems == []
+        finally:
+            await browser.close()
+
+
+NONE = "\u2013"  # the page's en dash: no figure
+WHATIF_POLICY = """\
+levels:
+  standard:
+    targets: {first_answer: 2h}
+default_level: standard
+"""
+
+
+@needs_chromium
+async def test_the_what_if_view_runs_a_job_and_shows_both_series(
+    report_api: Api, tmp_path: Path
+) -> None:
+    """No ticket event is archived here, so the candidate has no timer: every live timer of the
+    range is a change to nothing, and the chart has live bars only (by level: standard 45/7,
+    sales 1/1, billing 1/1; 57 timers, the cancelled one included)."""
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = await (await browser.new_context(timezone_id="UTC")).new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            await page.goto(report_api.url + "/")
+            await page.fill("#token", TOKEN)
+            await page.click("#token-form button")
+            await expect(page.locator("#kpi-missed")).to_have_text("9")
+            policy = tmp_path / "candidate.yaml"
+            policy.write_text(WHATIF_POLICY)
+            await page.set_input_files("#wi-file", str(policy))
+            await expect(page.locator("#wi-policy")).to_have_value(WHATIF_POLICY)
+            await page.click("#wi-form button[type=submit]")
+            await expect(page.locator("#wi-changed")).to_have_text(
+                "57 timer(s) change verdict", timeout=30_000
+            )
+            assert await page.eval_on_selector("#wi-progress", "p => p.value") == 1
+            table = await cells(page, "#wi-table tbody tr")
+            assert [r[:5] for r in table] == [
+                ["billing", "1/1", "50.0%", "0/0", NONE],
+                ["sales", "1/1", "50.0%", "0/0", NONE],
+                ["standard", "45/7", "86.5%", "0/0", NONE],
+                ["total", "47/9", "83.9%", "0/0", NONE],
+            ]
+            assert table[2][5:7] == ["-45", "-7"]
+            bars = await page.eval_on_selector_all(
+                "#wi-chart .wi-bar", "bs => bs.map(b => [b.classList[1], b.dataset.value])"
+            )
+            assert bars == [["live", "0.5"], ["live", "0.5"], ["live", "0.8654"]]
+            tickets = page.locator("#wi-tickets tbody tr")
+            await expect(tickets).to_have_count(50)
+            await page.click("#wi-more")
+            await expect(tickets).to_have_count(57)
+            first = await cells(page, "#wi-tickets tbody tr")
+            assert first[0][:7] == [
+                "T-1001",
+                "first_answer",
+                "1",
+                "standard",
+                "fulfilled",
+                first[0][5],
+                "(none)",
+            ]
             assert problems == []
         finally:
             await browser.close()

@@ -46,6 +46,12 @@ class ApiSettings(BaseSettings):
         description="Schema of the ticket event archive: its own, so a rebuild leaves it be.",
     )
     archive_max_records: int = Field(5000, ge=1, description="Records per archive batch.")
+    whatif_processes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Worker processes of a what-if replay (partitions are shared among them).",
+    )
     engine_schema: str = Field(
         "public", description="Schema of the engine's tables: the policy registry is read there."
     )

@@ -19,6 +19,7 @@ from report_api.config import ApiSettings
 from report_api.cursor import CursorCodec, secret_from
 from report_api.metrics import Metrics
 from report_api.projection.runner import ProjectionRunner
+from report_api.whatif.jobs import WhatIfJobs
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Services:
     seconds_left: SecondsLeft
     runner: ProjectionRunner | None
     archive: ArchiveRunner | None = None
+    whatif: WhatIfJobs | None = None
     _pool: asyncpg.Pool | None = None
     _tasks: dict[str, tuple[ProjectionRunner, asyncio.Task[None]]] = field(
         default_factory=dict, repr=False
@@ -77,6 +79,11 @@ class Services:
             seconds_left=from_policy_file(settings.policy_file),
             runner=runner,
             archive=archive,
+            whatif=WhatIfJobs(
+                topic=settings.ticket_topic,
+                archive_schema=settings.archive_schema,
+                processes=settings.whatif_processes,
+            ),
         )
 
     @property
@@ -100,6 +107,8 @@ class Services:
                 self._tasks[runner.name] = (runner, task)
 
     async def stop(self) -> None:
+        if self.whatif is not None:
+            await self.whatif.stop()  # each job still running is marked failed (interrupted)
         for runner, _ in self._tasks.values():
             runner.stop()
         for _, task in self._tasks.values():

@@ -4,6 +4,8 @@
     sla tail                    follow the breach topic as a table (warnings and breaches)
     sla ticket ID               one ticket's SLA timers, from the report API
     sla check-policy FILE       check a policy file and summarise it
+    sla what-if FILE --from --to   replay history under a candidate policy (report API)
+    sla verify --from --to      self-check: the live policy replayed gives the live report
 
 Settings default from the same SLA_ environment variables as the services.
 """
@@ -32,6 +34,7 @@ from sla_devtools.tables import (
     timer_row,
 )
 from sla_devtools.ticket_file import CheckedFile, check_lines
+from sla_devtools.whatif import add_commands
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 COLOURS = {"breached": "\033[31m", "warning": "\033[33m"}
@@ -290,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-policy", help="check a policy file and summarise it")
     check.add_argument("file")
     check.set_defaults(run=cmd_check_policy)
+    add_commands(commands, default_api=default_api, default_token=default_token)
     return root
 
 

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from report_api import problems
 from report_api.api.deps import require_scope
 from report_api.api.responses import fix_openapi, problem_responses
-from report_api.api.routes import compliance, health, log, ownership, policies, tickets
+from report_api.api.routes import compliance, health, log, ownership, policies, tickets, whatif
 from report_api.auth import ADMIN_POLICIES, READ_REPORTS
 from report_api.config import ApiSettings
 from report_api.metrics import Metrics
@@ -36,8 +36,8 @@ Compliance and SLA log reports over the SLA lifecycle events of sla-engine (SPEC
 
 Every `/v1` route needs `Authorization: Bearer <token>` (a token of `SLA_API_TOKENS`) carrying the
 route's scope: `reports:read` for the reports and tickets (a token configured without scopes has
-this one), `policies:admin` for the policies. No valid token: 401; a token without the scope: 403
-naming it. Errors are
+this one), `policies:admin` for the policies and the what-if. No valid token: 401; a token
+without the scope: 403 naming it. Errors are
 `application/problem+json` (RFC 9457) and name the bad parameter in `invalid_params`. Reports are
 JSON by default and CSV with `format=csv` or `Accept: text/csv`; CSV cells that begin with
 `= + - @`, tab or carriage return are prefixed with `'` (OWASP CSV injection).
@@ -141,6 +141,10 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
             {"name": "reports", "description": "Compliance report and SLA log."},
             {"name": "tickets", "description": "One ticket's timers."},
             {"name": "policies", "description": "The policy versions the engine has loaded."},
+            {
+                "name": "what-if",
+                "description": "History replayed under a candidate policy, beside the live report.",
+            },
             {"name": "operations", "description": "Probes and metrics; no token needed."},
         ],
     )
@@ -154,6 +158,7 @@ def create_app(settings: ApiSettings, *, services: Services | None = None) -> Fa
         (ownership.router, READ_REPORTS),
         (tickets.router, READ_REPORTS),
         (policies.router, ADMIN_POLICIES),
+        (whatif.router, ADMIN_POLICIES),
     ):
         app.include_router(
             router, prefix="/v1", dependencies=[Depends(require_scope(scope))], responses=guarded

@@ -11,6 +11,8 @@ _DESCRIPTIONS = {
     401: "No bearer token, or not a valid one (see WWW-Authenticate).",
     403: "The token does not carry the route's scope (the problem names it).",
     404: "Not found.",
+    422: "The body is well-formed but not usable; the problem names where (a policy's path and "
+    "line).",
     503: "The query ran past the statement timeout.",
 }
 
@@ -37,12 +39,15 @@ def fix_openapi(document: dict[str, Any]) -> dict[str, Any]:
     """Make the generated document say what the app does.
 
     - Error responses are application/problem+json, not application/json.
-    - FastAPI's automatic 422 responses go: invalid parameters are answered with 400.
+    - FastAPI's automatic 422 responses go: invalid parameters are answered with 400 (a route's
+      own 422, a problem, stays).
     """
     for path in document.get("paths", {}).values():
         for operation in path.values():
             responses = operation.get("responses", {})
-            responses.pop("422", None)
+            automatic = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if "HTTPValidationError" in str(automatic.get("schema", {})):
+                responses.pop("422")
             for status, response in responses.items():
                 body = response.get("content", {}).get("application/json")
                 if status.startswith(("4", "5")) and body == _PROBLEM_BODY:

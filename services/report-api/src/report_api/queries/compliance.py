@@ -169,19 +169,25 @@ async def compliance(
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
     attribute: str = "last",
+    timers: str = "sla_timers",
 ) -> ComplianceResult:
     """Groups of timers started in [start, end), by `group_by`, with `filters` (dimension ->
     accepted values), a missed timer's agent and team as `attribute` says. Groups without a
-    fulfilled or missed timer are left out."""
+    fulfilled or missed timer are left out.
+
+    `timers` names another table of timer rows (the what-if's candidate timers, with the columns
+    the report reads): it is read raw over the whole range, as the projection's raw timers are,
+    since no rollup sums it."""
     dims = [k for k in group_by if k in FILTERS]
     needed = set(dims) | {name for name, values in filters.items() if values}
     boundaries = local_day_starts(start, end, zone) if set(group_by) & set(TIME_KEYS) else []
     owned = "team" in needed or (attribute == "at_breach" and "agent" in needed)
-    hour_table = None if owned else smallest(HOUR_SECONDS, needed)
-    quarter_table = None if owned else smallest(QUARTER_SECONDS, needed)
-    assert owned or quarter_table is not None  # the quarter rollup has every other dimension
+    raw_only = owned or timers != "sla_timers"
+    hour_table = None if raw_only else smallest(HOUR_SECONDS, needed)
+    quarter_table = None if raw_only else smallest(QUARTER_SECONDS, needed)
+    assert raw_only or quarter_table is not None  # the quarter rollup has every other dimension
     parts = segments(start, end, boundaries, hours=hour_table is not None)
-    if owned:
+    if raw_only:
         parts = Segments(hour=[], quarter=[], raw=[(start, end)])
     params = Params()
     # Only bound when a time key uses it: an unused parameter has no type and fails to prepare.
@@ -210,7 +216,7 @@ async def compliance(
         branches.append(
             _branch(
                 params,
-                source="sla_timers",
+                source=timers,
                 t="s.started_at",
                 stats=row_stats_sql("s.state", "s.elapsed_seconds"),
                 ranges=parts.raw,
