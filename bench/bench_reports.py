@@ -42,7 +42,7 @@ from report_api.projection.handlers import COLUMNS
 from report_api.projection.store import Partition, commit_batch
 from report_api.queries.compliance import compliance
 from report_api.queries.log import LogQuery, export_sql, log_page, parse_sort
-from report_api.rollups import COUNTED_STATES, ROLLUPS, STAT_COLUMNS, combine_sql, row_stats_sql
+from report_api.rollups import COUNTED_STATES, ROLLUPS, combine_sql, fill_sql, row_stats_sql
 from report_api.testing import create_database, encode, sla_event
 
 METRICS = (
@@ -59,6 +59,9 @@ SPAN_DAYS = 90
 DEPARTMENTS = ("support", "sales", "billing", "it")
 LEVELS = ("standard", "sales", "vip")
 METRICS_OF_TIMER = ("first_answer", "resolution")
+AGENTS = 25
+TEAMS = 12
+BREACH_ELSEWHERE = 0.3  # share of breached and missed timers due in other hands than their last
 STATES = (("fulfilled", 70), ("missed", 10), ("breached", 5), ("running", 12), ("cancelled", 3))
 ZONE = ZoneInfo("Europe/Oslo")
 PAGE = 50
@@ -71,7 +74,11 @@ PROJECTION_BATCH = 500
 
 
 def timer_rows(count: int, seed: int = 3) -> Iterator[tuple[Any, ...]]:
-    """`count` rows of sla_timers (COLUMNS order), started over SPAN_DAYS from ORIGIN."""
+    """`count` rows of sla_timers (COLUMNS order), started over SPAN_DAYS from ORIGIN.
+
+    Agent k belongs to team k mod TEAMS. A breached or missed timer was in other hands at its
+    due for BREACH_ELSEWHERE of them: its breach_agent (and that agent's team) is then another
+    agent, so `attribute=at_breach` answers differently from `last`."""
     rng = random.Random(seed)
     states = [s for s, weight in STATES for _ in range(weight)]
     span_s = SPAN_DAYS * 86_400
@@ -87,34 +94,50 @@ def timer_rows(count: int, seed: int = 3) -> Iterator[tuple[Any, ...]]:
         elif state in ("missed", "breached"):
             elapsed = max(elapsed, target + 1)
         due = started + timedelta(seconds=target)
-        yield (
-            f"t{n // 2}:{metric}:1",
-            f"t{n // 2}",
-            metric,
-            1,
-            LEVELS[n % 3],
-            "24/7",
-            "sha256:bench",
-            target,
-            started,
-            due,
-            started + timedelta(seconds=elapsed) if ended else None,
-            elapsed,
-            target - elapsed,
-            state,
-            state in ("missed", "breached"),
-            False,
-            False,
-            DEPARTMENTS[n % 4],
-            f"agent-{n % 25}",
-            f"customer{n % 5000}@example.com",
-            "normal",
-            None,
-            "email",
-            started + timedelta(seconds=elapsed),
-            None,
-            [n],
-        )
+        agent = n % AGENTS
+        breach_agent = None
+        if state in ("missed", "breached"):
+            moved = rng.random() < BREACH_ELSEWHERE
+            breach_agent = (agent + 1 + rng.randrange(AGENTS - 1)) % AGENTS if moved else agent
+        row = {
+            "timer_id": f"t{n // 2}:{metric}:1",
+            "ticket_id": f"t{n // 2}",
+            "metric": metric,
+            "cycle": 1,
+            "level": LEVELS[n % 3],
+            "calendar": "24/7",
+            "policy_version": "sha256:bench",
+            "target_seconds": target,
+            "started_at": started,
+            "due_at": due,
+            "stopped_at": started + timedelta(seconds=elapsed) if ended else None,
+            "elapsed_seconds": elapsed,
+            "remaining_seconds": target - elapsed,
+            "state": state,
+            "breached": state in ("missed", "breached"),
+            "paused": False,
+            "corrected": False,
+            "department": DEPARTMENTS[n % 4],
+            "agent": f"agent-{agent}",
+            "requester": f"customer{n % 5000}@example.com",
+            "priority": "normal",
+            "customer_group": None,
+            "source": "email",
+            "timezone": "UTC",
+            "timezone_source": "calendar",
+            "cancel_reason": "closed" if state == "cancelled" else None,
+            "team": team_of(agent),
+            "breach_agent": None if breach_agent is None else f"agent-{breach_agent}",
+            "breach_team": None if breach_agent is None else team_of(breach_agent),
+            "last_event_at": started + timedelta(seconds=elapsed),
+            "last_emitted_at": None,
+            "event_keys": [n],
+        }
+        yield tuple(row[c] for c in COLUMNS)
+
+
+def team_of(agent: int) -> str:
+    return f"team-{agent % TEAMS}"
 
 
 async def load(conn: asyncpg.Connection, count: int) -> None:
@@ -125,16 +148,8 @@ async def load(conn: asyncpg.Connection, count: int) -> None:
         if not part:
             break
         await conn.copy_records_to_table("sla_timers", records=part, columns=list(COLUMNS))
-    counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
     for spec in ROLLUPS:
-        key = ", ".join(spec.key)
-        await conn.execute(
-            f"INSERT INTO {spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
-            f"SELECT {key}, {', '.join(combine_sql())} FROM ("
-            f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
-            f"{row_stats_sql()} FROM sla_timers WHERE state IN ({counted})"
-            f") s GROUP BY {key}"
-        )
+        await conn.execute(fill_sql(spec))
     await conn.execute("VACUUM ANALYZE")
 
 

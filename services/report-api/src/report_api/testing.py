@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from msgspec import UNSET, UnsetType
 
 from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
@@ -56,6 +57,9 @@ def sla_event(
     department: str | None = "support",
     agent: str | None = "agent-1",
     requester: str | None = "kari@example.no",
+    team: str | None = None,
+    breach_agent: str | UnsetType | None = UNSET,
+    breach_team: str | UnsetType | None = UNSET,
     corrects_breach: bool = False,
     ticket_deleted: bool = False,
     reason: str | None = None,
@@ -109,6 +113,9 @@ def sla_event(
         department=department,
         agent=agent,
         requester=requester,
+        team=team,
+        breach_agent=breach_agent,
+        breach_team=breach_team,
         priority="normal",
         customer_group=None,
         source="email",
