@@ -16,7 +16,7 @@ from msgspec import UNSET, UnsetType
 
 from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
-from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType
+from sla_core.events import Metric, OwnershipSegment, SlaEvent, SlaEventData, SlaType
 from sla_core.zones import ZoneSource
 from sla_edge.database_url import plain_url
 
@@ -60,6 +60,7 @@ def sla_event(
     team: str | None = None,
     breach_agent: str | UnsetType | None = UNSET,
     breach_team: str | UnsetType | None = UNSET,
+    segments: list[OwnershipSegment] | UnsetType = UNSET,
     corrects_breach: bool = False,
     ticket_deleted: bool = False,
     reason: str | None = None,
@@ -116,6 +117,7 @@ def sla_event(
         team=team,
         breach_agent=breach_agent,
         breach_team=breach_team,
+        segments=segments,
         priority="normal",
         customer_group=None,
         source="email",
