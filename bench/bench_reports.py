@@ -237,6 +237,10 @@ async def bench_compliance(conn: asyncpg.Connection, rows: int) -> list[Metric]:
         "compliance": _summary(ours_ms),
         "group_by": _summary(plain_ms),
         "same_missed_by_team": ours_missed == plain_missed,
+        "rollup_rows": {
+            spec.table: await conn.fetchval(f"SELECT count(*) FROM {spec.table}")
+            for spec in ROLLUPS
+        },
     }
     return [
         Metric(
