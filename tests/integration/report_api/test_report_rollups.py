@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from report_api import db
 from report_api.queries.compliance import TIME_KEYS, Figures, compliance, group_value
 from report_api.rollups import DIMENSIONS, ROLLUPS, STAT_COLUMNS, fill_sql
 from report_api.testing import sla_event
@@ -233,3 +234,50 @@ async def test_team_reports_are_served_by_team_rollups_under_both_attributions(
     at_breach = await compliance(conn, attribute="at_breach", **common)
     assert [f.missed_count for _, f in last.rows] != [f.missed_count for _, f in at_breach.rows]
     assert last.totals.missed_count == at_breach.totals.missed_count
+
+
+async def alembic(url: str, action: str, revision: str) -> None:
+    from alembic import command
+    from sqlalchemy import pool
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(db.sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(
+                lambda sync: getattr(command, action)(
+                    db._alembic_config(
+                        "public", sync, archive_schema="sla_archive", engine_schema="public"
+                    ),
+                    revision,
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_0006_backfills_what_the_projection_built(
+    stream: Stream, conn: asyncpg.Connection
+) -> None:
+    # Last in this module: it migrates the module's database down and up again.
+    async def live_rows() -> dict[str, list[tuple[Any, ...]]]:
+        out = {}
+        for spec in ROLLUPS:
+            columns = ", ".join([*spec.key, *STAT_COLUMNS])
+            rows = await conn.fetch(
+                f"SELECT {columns} FROM {spec.table} "
+                "WHERE fulfilled_count + missed_count > 0 "
+                f"ORDER BY {columns}"
+            )
+            out[spec.table] = [tuple(r) for r in rows]
+        return out
+
+    projected = await live_rows()
+    await alembic(stream.database_url, "downgrade", "0005")
+    columns = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'rollup_quarter'"
+    )
+    assert "team" not in {r["column_name"] for r in columns}
+    assert await conn.fetchval("SELECT to_regclass('rollup_quarter_at_breach')") is None
+    await alembic(stream.database_url, "upgrade", "head")
+    assert await live_rows() == projected
