@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 DIMENSIONS = ("department", "agent", "team", "level", "metric")
 OWNER_DIMENSIONS = ("agent", "team")
-ATTRIBUTIONS = ("last", "at_breach")
 # The columns of sla_timers a timer's rollup keys are made of, under every attribution.
 KEY_COLUMNS = ("department", "agent", "team", "breach_agent", "breach_team", "level", "metric")
 BREACH_COUNTED = ("breached", "missed")
