@@ -95,6 +95,12 @@ class RollupSpec:
     def key(self) -> tuple[str, ...]:
         return ("bucket", *self.dims)
 
+    @property
+    def key_positions(self) -> str:
+        """`1, 2, ...` for GROUP BY and ORDER BY over the key selected first: positions, not
+        names, because a name would take the input column `agent`, not the attributed alias."""
+        return ", ".join(str(i) for i in range(1, len(self.key) + 1))
+
 
 QUARTER = RollupSpec("rollup_quarter", 900, DIMENSIONS)
 QUARTER_AT_BREACH = RollupSpec("rollup_quarter_at_breach", 900, DIMENSIONS, "at_breach")
@@ -133,12 +139,11 @@ def fill_sql(spec: RollupSpec, into: str | None = None) -> str:
     key = ", ".join(spec.key)
     dims = ", ".join(f"{spec.dim_sql(d, 's')} AS {d}" for d in spec.dims)
     counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
-    positions = ", ".join(str(i) for i in range(1, len(spec.key) + 1))
     return (
         f"INSERT INTO {into or spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
         f"SELECT {spec.bucket_sql('s.started_at')}, {dims}, {', '.join(combine_sql())} FROM ("
         f"SELECT s.*, {row_stats_sql('s.state', 's.elapsed_seconds')} FROM sla_timers s "
-        f"WHERE s.state IN ({counted})) s GROUP BY {positions}"
+        f"WHERE s.state IN ({counted})) s GROUP BY {spec.key_positions}"
     )
 
 

@@ -47,11 +47,6 @@ _CONTRIBUTIONS = (
 )
 
 
-def _positions(spec: RollupSpec) -> str:
-    # Positions, not names: GROUP BY would take `agent` for the input column, not the alias.
-    return ", ".join(str(i) for i in range(1, len(spec.key) + 1))
-
-
 def _keys_sql(spec: RollupSpec, row: str) -> str:
     dims = ", ".join(f"{spec.dim_sql(d, row)} AS {d}" for d in spec.dims)
     return f"{spec.bucket_sql(f'{row}.started_at')} AS bucket, {dims}"
@@ -62,7 +57,7 @@ def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
     return (
         f"u{index} AS (INSERT INTO {spec.table} AS r ({key}, {', '.join(STAT_COLUMNS)}) "
         f"SELECT {_keys_sql(spec, 'c')}, {', '.join(combine_sql())} FROM c "
-        f"GROUP BY {_positions(spec)} ORDER BY {_positions(spec)} "
+        f"GROUP BY {spec.key_positions} ORDER BY {spec.key_positions} "
         f"ON CONFLICT ({key}) DO UPDATE SET {upsert_set_sql('r')} RETURNING 1)"
     )
 
