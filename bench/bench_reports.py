@@ -1,20 +1,21 @@
 """Reports on PostgreSQL: compliance, log pages, CSV export, projection ingest.
 
 Setup: a migrated database whose `sla_timers` is bulk-loaded with N synthetic timers (90 days,
-4 departments x 25 agents x 3 levels x 2 metrics, every state), and whose rollup tables are then
-filled from those rows with the projection's own definitions (`rollups.row_stats_sql`,
-`combine_sql`, `bucket_sql`): the state the projection would have reached.
+4 departments x 25 agents in 12 teams x 3 levels x 2 metrics, every state; 30% of the breached
+and missed timers were in other hands at their due), and whose rollup tables are then filled
+from those rows with the projection's own definitions (`rollups.fill_sql`): the state the
+projection would have reached. No ownership segments: the compliance report does not read them.
 
-- compliance: `queries.compliance.compliance` (a 30-day range with minute edges, by local date and
-  department, Europe/Oslo) against the plain GROUP BY of the same question on the raw rows. The
-  value and reference are queries per second (medians), so the ratio is the speed-up.
+- compliance: `queries.compliance.compliance` (a 30-day range with minute edges, by team with
+  `attribute=at_breach`, Europe/Oslo) against the plain GROUP BY of the same question on the raw
+  rows. The value and reference are queries per second (medians), so the ratio is the speed-up.
 - log pages: `queries.log.log_page` (50 rows, newest first) at page 1 and at page 10,000 (cursor
   taken from the row before it).
 - CSV: `queries.log.export_sql` through `csv.stream_copy`, every row, against asyncpg's
   `copy_from_query(..., format='csv')` of the same rows (raw columns, same order).
 - projection: `projection.store.commit_batch` (batches of 500 events: a timer started, then
-  fulfilled or missed) into the loaded database, against `copy_records_to_table` of the rows it
-  produced into a copy of the table.
+  fulfilled or missed; agents, teams and holders at the due as above) into the loaded database,
+  against `copy_records_to_table` of the rows it produced into a copy of the table.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from report_api.projection.handlers import COLUMNS
 from report_api.projection.store import Partition, commit_batch
 from report_api.queries.compliance import compliance
 from report_api.queries.log import LogQuery, export_sql, log_page, parse_sort
-from report_api.rollups import COUNTED_STATES, ROLLUPS, STAT_COLUMNS, combine_sql, row_stats_sql
+from report_api.rollups import (
+    COUNTED_STATES,
+    ROLLUPS,
+    combine_sql,
+    fill_sql,
+    owner_sql,
+    row_stats_sql,
+)
 from report_api.testing import create_database, encode, sla_event
 
 METRICS = (
@@ -59,6 +67,9 @@ SPAN_DAYS = 90
 DEPARTMENTS = ("support", "sales", "billing", "it")
 LEVELS = ("standard", "sales", "vip")
 METRICS_OF_TIMER = ("first_answer", "resolution")
+AGENTS = 25
+TEAMS = 12
+BREACH_ELSEWHERE = 0.3  # share of breached and missed timers due in other hands than their last
 STATES = (("fulfilled", 70), ("missed", 10), ("breached", 5), ("running", 12), ("cancelled", 3))
 ZONE = ZoneInfo("Europe/Oslo")
 PAGE = 50
@@ -71,7 +82,11 @@ PROJECTION_BATCH = 500
 
 
 def timer_rows(count: int, seed: int = 3) -> Iterator[tuple[Any, ...]]:
-    """`count` rows of sla_timers (COLUMNS order), started over SPAN_DAYS from ORIGIN."""
+    """`count` rows of sla_timers (COLUMNS order), started over SPAN_DAYS from ORIGIN.
+
+    Agent k belongs to team k mod TEAMS. A breached or missed timer was in other hands at its
+    due for BREACH_ELSEWHERE of them: its breach_agent (and that agent's team) is then another
+    agent, so `attribute=at_breach` answers differently from `last`."""
     rng = random.Random(seed)
     states = [s for s, weight in STATES for _ in range(weight)]
     span_s = SPAN_DAYS * 86_400
@@ -87,34 +102,50 @@ def timer_rows(count: int, seed: int = 3) -> Iterator[tuple[Any, ...]]:
         elif state in ("missed", "breached"):
             elapsed = max(elapsed, target + 1)
         due = started + timedelta(seconds=target)
-        yield (
-            f"t{n // 2}:{metric}:1",
-            f"t{n // 2}",
-            metric,
-            1,
-            LEVELS[n % 3],
-            "24/7",
-            "sha256:bench",
-            target,
-            started,
-            due,
-            started + timedelta(seconds=elapsed) if ended else None,
-            elapsed,
-            target - elapsed,
-            state,
-            state in ("missed", "breached"),
-            False,
-            False,
-            DEPARTMENTS[n % 4],
-            f"agent-{n % 25}",
-            f"customer{n % 5000}@example.com",
-            "normal",
-            None,
-            "email",
-            started + timedelta(seconds=elapsed),
-            None,
-            [n],
-        )
+        agent = n % AGENTS
+        breach_agent = None
+        if state in ("missed", "breached"):
+            moved = rng.random() < BREACH_ELSEWHERE
+            breach_agent = (agent + 1 + rng.randrange(AGENTS - 1)) % AGENTS if moved else agent
+        row = {
+            "timer_id": f"t{n // 2}:{metric}:1",
+            "ticket_id": f"t{n // 2}",
+            "metric": metric,
+            "cycle": 1,
+            "level": LEVELS[n % 3],
+            "calendar": "24/7",
+            "policy_version": "sha256:bench",
+            "target_seconds": target,
+            "started_at": started,
+            "due_at": due,
+            "stopped_at": started + timedelta(seconds=elapsed) if ended else None,
+            "elapsed_seconds": elapsed,
+            "remaining_seconds": target - elapsed,
+            "state": state,
+            "breached": state in ("missed", "breached"),
+            "paused": False,
+            "corrected": False,
+            "department": DEPARTMENTS[n % 4],
+            "agent": f"agent-{agent}",
+            "requester": f"customer{n % 5000}@example.com",
+            "priority": "normal",
+            "customer_group": None,
+            "source": "email",
+            "timezone": "UTC",
+            "timezone_source": "calendar",
+            "cancel_reason": "closed" if state == "cancelled" else None,
+            "team": team_of(agent),
+            "breach_agent": None if breach_agent is None else f"agent-{breach_agent}",
+            "breach_team": None if breach_agent is None else team_of(breach_agent),
+            "last_event_at": started + timedelta(seconds=elapsed),
+            "last_emitted_at": None,
+            "event_keys": [n],
+        }
+        yield tuple(row[c] for c in COLUMNS)
+
+
+def team_of(agent: int) -> str:
+    return f"team-{agent % TEAMS}"
 
 
 async def load(conn: asyncpg.Connection, count: int) -> None:
@@ -125,16 +156,8 @@ async def load(conn: asyncpg.Connection, count: int) -> None:
         if not part:
             break
         await conn.copy_records_to_table("sla_timers", records=part, columns=list(COLUMNS))
-    counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
     for spec in ROLLUPS:
-        key = ", ".join(spec.key)
-        await conn.execute(
-            f"INSERT INTO {spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
-            f"SELECT {key}, {', '.join(combine_sql())} FROM ("
-            f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
-            f"{row_stats_sql()} FROM sla_timers WHERE state IN ({counted})"
-            f") s GROUP BY {key}"
-        )
+        await conn.execute(fill_sql(spec))
     await conn.execute("VACUUM ANALYZE")
 
 
@@ -163,13 +186,13 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 
 GROUP_BY_SQL = (
-    "SELECT (started_at AT TIME ZONE $3)::date AS date, department, "
+    f"SELECT {owner_sql('team', 'at_breach', 's')} AS team, "
     + ", ".join(combine_sql())
-    + " FROM (SELECT started_at, department, "
+    + " FROM (SELECT s.*, "
     + row_stats_sql()
-    + " FROM sla_timers WHERE started_at >= $1 AND started_at < $2 AND state IN ("
+    + " FROM sla_timers s WHERE started_at >= $1 AND started_at < $2 AND state IN ("
     + ", ".join(f"'{s}'" for s in COUNTED_STATES)
-    + ")) s GROUP BY 1, 2 HAVING sum(fulfilled_count) + sum(missed_count) > 0 ORDER BY 1, 2"
+    + ")) s GROUP BY 1 HAVING sum(fulfilled_count) + sum(missed_count) > 0 ORDER BY 1"
 )
 
 
@@ -183,12 +206,18 @@ async def bench_compliance(conn: asyncpg.Connection, rows: int) -> list[Metric]:
     async def ours(i: int) -> Any:
         start, end = report_range(i)
         return await compliance(
-            conn, start=start, end=end, zone=ZONE, group_by=["date", "department"], filters={}
+            conn,
+            start=start,
+            end=end,
+            zone=ZONE,
+            group_by=["team"],
+            filters={},
+            attribute="at_breach",
         )
 
     async def plain(i: int) -> Any:
         start, end = report_range(i)
-        return await conn.fetch(GROUP_BY_SQL, start, end, ZONE.key)
+        return await conn.fetch(GROUP_BY_SQL, start, end)
 
     ours_ms: list[float] = []
     plain_ms: list[float] = []
@@ -198,16 +227,20 @@ async def bench_compliance(conn: asyncpg.Connection, rows: int) -> list[Metric]:
         ms, _ = await timed_ms(plain, max(QUERY_RUNS // 10, 2))
         plain_ms += ms
     result, records = await ours(0), await plain(0)  # the same question: the same answer
-    plain_total = sum(int(r["fulfilled_count"]) + int(r["missed_count"]) for r in records)
-    ours_total = result.totals.fulfilled_count + result.totals.missed_count
+    plain_missed = {r["team"]: int(r["missed_count"]) for r in records}
+    ours_missed = {g["team"]: f.missed_count for g, f in result.rows}
     rate = 1000 / statistics.median(ours_ms)
     plain_rate = 1000 / statistics.median(plain_ms)
     details = {
         "timers": rows,
-        "range": "30 days + minute edges, by date and department, Europe/Oslo",
+        "range": "30 days + minute edges, group_by=team&attribute=at_breach, Europe/Oslo",
         "compliance": _summary(ours_ms),
         "group_by": _summary(plain_ms),
-        "same_totals": ours_total == plain_total,
+        "same_missed_by_team": ours_missed == plain_missed,
+        "rollup_rows": {
+            spec.table: await conn.fetchval(f"SELECT count(*) FROM {spec.table}")
+            for spec in ROLLUPS
+        },
     }
     return [
         Metric(
@@ -373,8 +406,19 @@ def projection_events(count: int) -> list[Any]:
         ended = started + timedelta(seconds=600 + (n % 7) * 900)
         kind = "sla.fulfilled" if n % 5 else "sla.missed"
         for type_, at in (("sla.started", started), (kind, ended)):
+            holder = {}
+            if type_ == "sla.missed":  # in other hands at the due for some of them
+                other = n % AGENTS if n % 3 else (n + 1) % AGENTS
+                holder = {"breach_agent": f"agent-{other}", "breach_team": team_of(other)}
             event = sla_event(
-                type_, ticket, time=at, started=started, department=DEPARTMENTS[n % 4]
+                type_,
+                ticket,
+                time=at,
+                started=started,
+                department=DEPARTMENTS[n % 4],
+                agent=f"agent-{n % AGENTS}",
+                team=team_of(n % AGENTS),
+                **holder,
             )
             out.append(parse_event(encode(event)))
     return out

@@ -17,6 +17,10 @@ The stream (UTC, first_answer, target 1 h, days before today):
     T-1100 … T-1149  support/kari  ticket n on day -6 + n % 6 from 08:00; fulfilled after 5 min,
                      but missed (breached at 1 h, missed at 1.5 h) when n % 7 == 3
 
+    Teams: ola and kari are in "front", per and astrid in "desk". T-1003 was front's (ola) until
+    10 minutes after its due, then per's: missed for desk as last holder, for front at the breach.
+    Held (segments): T-1003 front 1h 10m, desk 20m; T-1005 desk 1 h (to its due).
+
     per day  -6: 8/1  -5: 8/1  -4: 7/1  -3: 8/2  -2: 8/2  -1: 8/2  today: 0/0  (fulfilled/missed)
     fulfilled 47, missed 9: compliance 83.9 %; mean time to fulfil 18900 s / 47 = 6m 42s.
 """
@@ -44,6 +48,7 @@ from report_api.api.routes import ui
 from report_api.config import ApiSettings
 from report_api.projection.runner import ProjectionRunner
 from report_api.testing import create_database, create_topic, produce, sla_event
+from sla_core.events import OwnershipSegment
 from sla_devtools.infra import Infra, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,14 +78,25 @@ def day(offset: int, hour: int, minute: int = 0) -> datetime:
     return today + timedelta(days=offset, hours=hour, minutes=minute)
 
 
+TEAMS = {"ola": "front", "kari": "front", "per": "desk", "astrid": "desk"}
+
+
 def timer(started: datetime, department: str, agent: str, requester: str) -> dict[str, Any]:
     return {
         "started": started,
         "department": department,
         "agent": agent,
+        "team": TEAMS[agent],
         "requester": requester,
         "level": department if department != "support" else "standard",
     }
+
+
+def held(agent: str, start: datetime, end: datetime) -> OwnershipSegment:
+    seconds = (end - start).total_seconds()
+    return OwnershipSegment(
+        agent=agent, team=TEAMS[agent], started_at=start, ended_at=end, business_seconds=seconds
+    )
 
 
 def fulfilled(ticket: str, after_s: int, **t: Any) -> list[dict[str, Any]]:
@@ -96,16 +112,41 @@ def known_stream() -> list[dict[str, Any]]:
     events += fulfilled("T-1001", 1200, **timer(day(-3, 10), "support", "ola", "anna@example.no"))
     events += fulfilled("T-1002", 600, **timer(day(-3, 11), "support", "ola", "chen@example.com"))
     t3 = timer(day(-2, 10), "sales", "per", "dina@example.no")
+    by_ola = {**t3, "agent": "ola", "team": "front"}
+    at_due = {"breach_agent": "ola", "breach_team": "front"}
     events += [
-        sla_event("sla.started", "T-1003", time=t3["started"], **t3),
-        sla_event("sla.breached", "T-1003", time=day(-2, 11), **t3),
-        sla_event("sla.missed", "T-1003", time=day(-2, 11, 30), **t3),
+        sla_event("sla.started", "T-1003", time=t3["started"], **by_ola),
+        sla_event(
+            "sla.breached",
+            "T-1003",
+            time=day(-2, 11),
+            **by_ola,
+            **at_due,
+            segments=[held("ola", day(-2, 10), day(-2, 11))],
+        ),
+        sla_event(
+            "sla.missed",
+            "T-1003",
+            time=day(-2, 11, 30),
+            **t3,
+            **at_due,
+            segments=[
+                held("ola", day(-2, 10), day(-2, 11, 10)),
+                held("per", day(-2, 11, 10), day(-2, 11, 30)),
+            ],
+        ),
     ]
     events += fulfilled("T-1004", 1800, **timer(day(-2, 12), "sales", "per", "erik@example.com"))
     t5 = timer(day(-1, 10), "billing", "astrid", "fatima@example.no")
     events += [
         sla_event("sla.started", "T-1005", time=t5["started"], **t5),
-        sla_event("sla.breached", "T-1005", time=day(-1, 11), **t5),
+        sla_event(
+            "sla.breached",
+            "T-1005",
+            time=day(-1, 11),
+            **t5,
+            segments=[held("astrid", day(-1, 10), day(-1, 11))],
+        ),
     ]
     events += fulfilled(
         "T-1006", 2400, **timer(day(-1, 11), "billing", "astrid", "gustav@example.com")
@@ -273,6 +314,21 @@ async def test_report_page_shows_the_reports_and_exports_csv(
             assert [r[1] for r in await cells(page, "#groups tbody tr")][:2] == ["kari", "ola"]
             await page.click("#groups th[data-key=fulfilled]")
             assert (await cells(page, "#groups tbody tr"))[-1][1] == "kari"
+
+            # the team view: compliance by team (a miss counts for the last holder, then for
+            # the holder at the breach) beside the time each team held the timers
+            assert await cells(page, "#teams tbody tr") == [
+                ["front", "45", "7", "86.5%", "1h 10m", "1", "8"],
+                ["desk", "2", "2", "50.0%", "1h 20m", "2", "1"],
+            ]
+            await page.click("#team-view [data-attribute=at_breach]")
+            await expect(page.locator("#teams tbody tr").first).to_contain_text("84.9%")
+            assert await cells(page, "#teams tbody tr") == [
+                ["front", "45", "8", "84.9%", "1h 10m", "1", "8"],
+                ["desk", "2", "1", "66.7%", "1h 20m", "2", "1"],
+            ]
+            await page.click("#teams th[data-key=held_seconds]")
+            assert [r[0] for r in await cells(page, "#teams tbody tr")] == ["desk", "front"]
 
             # the SLA log: newest first, 50 rows, then "load more" through the cursor
             log = await cells(page, "#log tbody tr")

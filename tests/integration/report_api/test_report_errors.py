@@ -164,6 +164,11 @@ async def test_openapi_document_is_complete(client: httpx.AsyncClient) -> None:
     assert [(e["metric"], e["cancel_reason"]) for e in cancelled] == [("periodic_update", "closed")]
     metric = next(p for p in log["parameters"] if p["name"] == "metric")
     assert "periodic_update" in metric["description"]
+    # ownership (SPEC 11): the log filters by team and by the team at the breach, sorts by team
+    names = {p["name"] for p in log["parameters"]}
+    assert {"team", "breach_team"} <= names
+    sort = next(p for p in log["parameters"] if p["name"] == "sort")
+    assert "team" in sort["description"]
     csv_example = log["responses"]["200"]["content"]["text/csv"]["example"]
     header, *rows = csv_example.splitlines()
     assert tuple(header.split(",")) == CSV_COLUMNS

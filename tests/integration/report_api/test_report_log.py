@@ -8,9 +8,12 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from report_api.cursor import Cursor
+from report_api.queries.log import SORT_KEYS, LogQuery, _page_sql, parse_sort
 from report_api.testing import sla_event
 from tests.integration.report_api.conftest import Stream
 
@@ -19,6 +22,7 @@ BASE = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 REQUESTERS = ["=HYPERLINK(1)", "+1", "-2", "@SUM(1)", "\tx", "ola@example.no", None]
 DEPARTMENTS = ["support", "sales", None]
 AGENTS = ["a-1", "a-2", None, "a-3"]
+TEAMS = ["red", None, "blue"]
 METRICS = ["first_answer", "next_answer", "resolution"]
 
 
@@ -32,6 +36,7 @@ def build(n: int, prefix: str) -> list[Any]:
             "started": started,
             "department": DEPARTMENTS[i % 3],
             "agent": AGENTS[i % 4],
+            "team": TEAMS[(i // 2) % 3],
             "requester": REQUESTERS[i % 7],
             "metric": METRICS[i % 3],
             "level": "gold" if i % 6 == 0 else "standard",
@@ -45,7 +50,8 @@ def build(n: int, prefix: str) -> list[Any]:
             )
         elif kind == 2:
             due = started + timedelta(seconds=common["target_seconds"])
-            events.append(sla_event("sla.breached", ticket, time=due, **common))
+            holder = {"breach_agent": "a-9", "breach_team": "green" if i % 3 else "red"}
+            events.append(sla_event("sla.breached", ticket, time=due, **common, **holder))
             events.append(
                 sla_event("sla.missed", ticket, time=due + timedelta(seconds=90), **common)
             )
@@ -90,6 +96,7 @@ FIELD = {
     "ticket": lambda r: r["ticket"],
     "department": lambda r: r["department"] or "",
     "agent": lambda r: r["agent"] or "",
+    "team": lambda r: r["team"] or "",
     "level": lambda r: r["level"],
     "metric": lambda r: r["metric"],
     "started": lambda r: datetime.fromisoformat(r["sla_started"]),
@@ -197,3 +204,44 @@ async def test_csv_streams_every_row_neutralised(client: httpx.AsyncClient) -> N
     for row in json_rows:
         if row["state"] in {"fulfilled", "missed", "cancelled"}:
             assert int(by_ticket[row["ticket"]]["sla_seconds"]) == row["sla_seconds"]
+
+
+async def test_team_and_breach_team_filters(client: httpx.AsyncClient) -> None:
+    red = await all_pages(client, team="red", sort="-team", limit=3)
+    expected = {f"L{i:03d}" for i in range(N) if TEAMS[(i // 2) % 3] == "red"}
+    assert {r["ticket"] for r in red} == expected
+    both = await get_log(client, team=["red", "blue"], limit=1000)
+    assert {r["team"] for r in both["rows"]} == {"red", "blue"}
+    # The missed timers (i % 5 == 2) were due in green's hands unless i % 3 == 0.
+    green = await get_log(client, breach_team="green", sort="ticket")
+    assert [r["ticket"] for r in green["rows"]] == [
+        f"L{i:03d}" for i in range(N) if i % 5 == 2 and i % 3
+    ]
+    assert all(r["breach_agent"] == "a-9" for r in green["rows"])
+
+
+async def test_an_unknown_sort_key_is_a_400_naming_sort(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/reports/log", params={"sort": "-teams"})
+    assert response.status_code == 400
+    assert "sort" in response.text and "team" in response.text
+
+
+@pytest.mark.parametrize("key", [k for k in SORT_KEYS if k != "sla"])
+async def test_every_sort_key_pages_from_an_index(stream: Stream, key: str) -> None:
+    # With sequential scans and sorts priced out, a key without its index still plans a Sort.
+    query = LogQuery(
+        start=None,
+        end=None,
+        filters={},
+        sort=parse_sort(f"-{key}"),
+        as_of=BASE,
+    )
+    after = Cursor(f"-{key}", BASE if SORT_KEYS[key].kind == "time" else "m", "L010", BASE)
+    sql, values = _page_sql(query, after, 51)
+    conn = await asyncpg.connect(stream.database_url)
+    try:
+        await conn.execute("SET enable_seqscan = off; SET enable_sort = off")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *values))
+    finally:
+        await conn.close()
+    assert "Sort" not in plan and "Index" in plan, plan

@@ -22,13 +22,25 @@ are marked dirty and recomputed from `sla_timers` in the same transaction.
 
 Sums are `numeric`, so that their value does not depend on the order in which timers were
 added: a rebuilt projection equals the live one exactly.
+
+Attribution (SPEC section 11). A table with an owner dimension (`agent`, `team`) sums timers as
+its `attribute` says: `last`, the timer's last holder, or `at_breach`, for a breached or missed
+timer the holder at its due (`breach_agent`, `breach_team`). `owner_sql` is that rule, and the
+raw-timer reads of the report use it too. A table without owner dimensions serves both.
+
+Everything that maintains the tables (the migration's backfill aside, which is frozen) is built
+from ROLLUPS: adding a table or a dimension here needs no new code where rows are written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-DIMENSIONS = ("department", "agent", "level", "metric")
+DIMENSIONS = ("department", "agent", "team", "level", "metric")
+OWNER_DIMENSIONS = ("agent", "team")
+# The columns of sla_timers a timer's rollup keys are made of, under every attribution.
+KEY_COLUMNS = ("department", "agent", "team", "breach_agent", "breach_team", "level", "metric")
+BREACH_COUNTED = ("breached", "missed")
 COUNTED_STATES = ("fulfilled", "missed", "breached")
 # States whose contribution carries a time figure: a change to such a timer dirties its rows.
 FIGURE_STATES = frozenset({"fulfilled", "missed"})
@@ -48,13 +60,32 @@ _COMBINE = ("sum", "sum", "max", "min", "sum", "sum", "sum", "max", "min")
 BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 
+def owner_sql(dim: str, attribute: str, row: str) -> str:
+    """SQL for the dimension `dim` of a timer row aliased `row` under `attribute`: an owner
+    dimension of a breached or missed timer under `at_breach` is its holder at the due."""
+    if attribute == "at_breach" and dim in OWNER_DIMENSIONS:
+        breached = ", ".join(f"'{s}'" for s in BREACH_COUNTED)
+        return f"CASE WHEN {row}.state IN ({breached}) THEN {row}.breach_{dim} ELSE {row}.{dim} END"
+    return f"{row}.{dim}"
+
+
 @dataclass(frozen=True)
 class RollupSpec:
-    """A rollup table: UTC buckets of `grain_seconds` by the `dims` subset of DIMENSIONS."""
+    """A rollup table: UTC buckets of `grain_seconds` by the `dims` subset of DIMENSIONS, owner
+    dimensions attributed as `attribute` says."""
 
     table: str
     grain_seconds: int
     dims: tuple[str, ...]
+    attribute: str = "last"
+
+    def serves(self, attribute: str) -> bool:
+        """Whether this table answers a report under `attribute`."""
+        return self.attribute == attribute or not set(self.dims) & set(OWNER_DIMENSIONS)
+
+    def dim_sql(self, dim: str, row: str) -> str:
+        """SQL for this table's `dim` of a timer row aliased `row` (with KEY_COLUMNS, state)."""
+        return owner_sql(dim, self.attribute, row)
 
     def bucket_sql(self, timestamp: str) -> str:
         """SQL for the start of the bucket that holds `timestamp`."""
@@ -64,18 +95,56 @@ class RollupSpec:
     def key(self) -> tuple[str, ...]:
         return ("bucket", *self.dims)
 
+    @property
+    def key_positions(self) -> str:
+        """`1, 2, ...` for GROUP BY and ORDER BY over the key selected first: positions, not
+        names, because a name would take the input column `agent`, not the attributed alias."""
+        return ", ".join(str(i) for i in range(1, len(self.key) + 1))
+
 
 QUARTER = RollupSpec("rollup_quarter", 900, DIMENSIONS)
+QUARTER_AT_BREACH = RollupSpec("rollup_quarter_at_breach", 900, DIMENSIONS, "at_breach")
 QUARTER_DEPARTMENT = RollupSpec("rollup_quarter_department", 900, ("department",))
 HOUR = RollupSpec("rollup_hour", 3600, ("department", "level", "metric"))
 HOUR_DEPARTMENT = RollupSpec("rollup_hour_department", 3600, ("department",))
-ROLLUPS = (QUARTER, QUARTER_DEPARTMENT, HOUR, HOUR_DEPARTMENT)
+# Teams by hour, without the other dimensions: a team report with a department, level or metric
+# filter reads the quarter tables, which have them all.
+HOUR_TEAM = RollupSpec("rollup_hour_team", 3600, ("team",))
+HOUR_TEAM_AT_BREACH = RollupSpec("rollup_hour_team_at_breach", 3600, ("team",), "at_breach")
+ROLLUPS = (
+    QUARTER,
+    QUARTER_AT_BREACH,
+    QUARTER_DEPARTMENT,
+    HOUR,
+    HOUR_DEPARTMENT,
+    HOUR_TEAM,
+    HOUR_TEAM_AT_BREACH,
+)
 
 
-def smallest(grain_seconds: int, needed: set[str]) -> RollupSpec | None:
-    """The rollup of that grain with the fewest dimensions that still has all `needed`."""
-    fitting = [r for r in ROLLUPS if r.grain_seconds == grain_seconds and needed <= set(r.dims)]
+def smallest(grain_seconds: int, needed: set[str], attribute: str = "last") -> RollupSpec | None:
+    """The rollup of that grain serving `attribute` with the fewest dimensions that still has
+    all `needed`."""
+    fitting = [
+        r
+        for r in ROLLUPS
+        if r.grain_seconds == grain_seconds and needed <= set(r.dims) and r.serves(attribute)
+    ]
     return min(fitting, key=lambda r: len(r.dims), default=None)
+
+
+def fill_sql(spec: RollupSpec, into: str | None = None) -> str:
+    """INSERT of every row of `spec`, computed from `sla_timers`, into its empty table (or the
+    empty table `into` of the same columns)."""
+    key = ", ".join(spec.key)
+    dims = ", ".join(f"{spec.dim_sql(d, 's')} AS {d}" for d in spec.dims)
+    counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
+    return (
+        f"INSERT INTO {into or spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
+        f"SELECT {spec.bucket_sql('s.started_at')}, {dims}, {', '.join(combine_sql())} FROM ("
+        f"SELECT s.*, {row_stats_sql('s.state', 's.elapsed_seconds')} FROM sla_timers s "
+        f"WHERE s.state IN ({counted})) s GROUP BY {spec.key_positions}"
+    )
 
 
 def row_stats_sql(state: str = "state", elapsed: str = "elapsed_seconds", sign: str = "1") -> str:

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from msgspec import UNSET, UnsetType
 
 from report_api.db import migrate, quote_identifier
 from sla_core.codec import encode_sla_event
-from sla_core.events import Metric, SlaEvent, SlaEventData, SlaType
+from sla_core.events import Metric, OwnershipSegment, SlaEvent, SlaEventData, SlaType
 from sla_core.zones import ZoneSource
 from sla_edge.database_url import plain_url
 
@@ -56,6 +57,10 @@ def sla_event(
     department: str | None = "support",
     agent: str | None = "agent-1",
     requester: str | None = "kari@example.no",
+    team: str | None = None,
+    breach_agent: str | UnsetType | None = UNSET,
+    breach_team: str | UnsetType | None = UNSET,
+    segments: list[OwnershipSegment] | UnsetType = UNSET,
     corrects_breach: bool = False,
     ticket_deleted: bool = False,
     reason: str | None = None,
@@ -109,6 +114,10 @@ def sla_event(
         department=department,
         agent=agent,
         requester=requester,
+        team=team,
+        breach_agent=breach_agent,
+        breach_team=breach_team,
+        segments=segments,
         priority="normal",
         customer_group=None,
         source="email",

@@ -71,6 +71,9 @@ Agent = Annotated[list[Text] | None, filter_param("agents (ids)")]
 Level = Annotated[list[Text] | None, filter_param("SLA levels")]
 Metric = Annotated[list[Text] | None, filter_param(f"metrics ({', '.join(METRICS)})")]
 Team = Annotated[list[Text] | None, filter_param("teams (the agent groups that own tickets)")]
+BreachTeam = Annotated[
+    list[Text] | None, filter_param("teams that held a breached or missed timer at its due")
+]
 Requester = Annotated[list[Text] | None, filter_param("requesters")]
 Ticket = Annotated[list[Text] | None, filter_param("tickets (ids)")]
 

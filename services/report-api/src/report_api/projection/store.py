@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -25,22 +24,8 @@ from report_api.projection.handlers import (
     TimerRow,
     fold_batch,
 )
-from report_api.rollups import (
-    COUNTED_STATES,
-    DIMENSIONS,
-    FIGURE_STATES,
-    ROLLUPS,
-    STAT_COLUMNS,
-    RollupSpec,
-    combine_sql,
-    row_stats_sql,
-    upsert_set_sql,
-)
+from report_api.projection.rollup_deltas import write_rollup_changes
 from sla_core.events import SlaEvent
-
-# Serialises the rollup section of concurrent batches (replicas share rollup rows): a recompute
-# must not overwrite a row with a snapshot that misses another batch's committed delta.
-ROLLUP_LOCK_KEY = 0x534C_4152_4F4C  # "SLAROL"
 
 _TYPES = {
     "cycle": "int4",
@@ -92,69 +77,6 @@ _INSERT_SEGMENTS = (
     + ")"
 )
 
-_CONTRIBUTIONS = (
-    "SELECT started_at, department, agent, level, metric, "
-    + row_stats_sql("state", "elapsed_seconds", "sign")
-    + " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::float8[], $8::int[]) "
-    "AS c(started_at, department, agent, level, metric, state, elapsed_seconds, sign)"
-)
-
-
-def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
-    key = ", ".join(spec.key)
-    return (
-        f"u{index} AS (INSERT INTO {spec.table} AS r ({key}, {', '.join(STAT_COLUMNS)}) "
-        f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
-        f"{', '.join(combine_sql())} FROM c GROUP BY {key} ORDER BY {key} "
-        f"ON CONFLICT ({key}) DO UPDATE SET {upsert_set_sql('r')} RETURNING 1)"
-    )
-
-
-_ADD_DELTAS = (
-    f"WITH c AS ({_CONTRIBUTIONS}), "
-    + ", ".join(_add_deltas_cte(i, spec) for i, spec in enumerate(ROLLUPS))
-    + " SELECT "
-    + " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(ROLLUPS)))
-)
-
-
-def _dirty_keys_sql(spec: RollupSpec) -> str:
-    return (
-        f"SELECT DISTINCT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)} "
-        "FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[]) "
-        "AS d(started_at, department, agent, level, metric)"
-    )
-
-
-def _same_dims(spec: RollupSpec, left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{d} IS NOT DISTINCT FROM {right}.{d}" for d in spec.dims)
-
-
-def _recompute_sql(spec: RollupSpec) -> tuple[str, str]:
-    """DELETE then INSERT: rows of dirty keys, recomputed from sla_timers."""
-    delete = (
-        f"DELETE FROM {spec.table} r USING ({_dirty_keys_sql(spec)}) d "
-        f"WHERE r.bucket = d.bucket AND {_same_dims(spec, 'r', 'd')}"
-    )
-    key = ", ".join(spec.key)
-    insert = (
-        f"INSERT INTO {spec.table} ({key}, {', '.join(STAT_COLUMNS)}) "
-        f"SELECT bucket, {', '.join(spec.dims)}, {', '.join(combine_sql())} FROM ("
-        f"SELECT d.bucket, {', '.join('x.' + dim for dim in spec.dims)}, "
-        f"{row_stats_sql('x.state', 'x.elapsed_seconds')} "
-        f"FROM ({_dirty_keys_sql(spec)}) d JOIN sla_timers x "
-        f"ON x.started_at >= d.bucket "
-        f"AND x.started_at < d.bucket + INTERVAL '{spec.grain_seconds} seconds' "
-        f"AND {_same_dims(spec, 'x', 'd')} "
-        f"WHERE x.state IN ({', '.join(repr(s) for s in COUNTED_STATES)})"
-        f") s GROUP BY {key} ORDER BY {key}"
-    )
-    return delete, insert
-
-
-_RECOMPUTE = [_recompute_sql(spec) for spec in ROLLUPS]
-
 
 class PositionConflict(RuntimeError):
     """The stored offsets are not where this consumer believed: another consumer (a zombie after a
@@ -171,40 +93,6 @@ def _row(record: asyncpg.Record) -> TimerRow:
     values = list(record)  # _SELECT_TIMERS reads COLUMNS in order
     values[-1] = tuple(values[-1])  # event_keys
     return TimerRow._make(values)
-
-
-def _contributes(row: TimerRow | None) -> bool:
-    return row is not None and row.state in COUNTED_STATES
-
-
-def _dims(row: TimerRow) -> tuple[datetime, str | None, str | None, str, str]:
-    return (row.started_at, row.department, row.agent, row.level, row.metric)
-
-
-def rollup_changes(
-    result: BatchResult,
-) -> tuple[list[tuple[Any, ...]], list[tuple[datetime, str | None, str | None, str, str]]]:
-    """Signed contribution rows and dirty keys for the rollups, from a batch's net effect.
-
-    A contribution row is (started_at, department, agent, level, metric, state, elapsed, sign).
-    A dirty key (started_at, dims...) names the rows a removed time figure counted in."""
-    deltas: list[tuple[Any, ...]] = []
-    dirty: list[tuple[datetime, str | None, str | None, str, str]] = []
-    for timer_id, after in result.after.items():
-        before = result.before.get(timer_id)
-        old = (_dims(before), before.state, before.elapsed_seconds) if before else None
-        new = (_dims(after), after.state, after.elapsed_seconds) if after else None
-        if not _contributes(before) and not _contributes(after):
-            continue
-        if old == new:
-            continue
-        if before is not None and _contributes(before):
-            deltas.append((*_dims(before), before.state, before.elapsed_seconds, -1))
-            if before.state in FIGURE_STATES:
-                dirty.append(_dims(before))
-        if after is not None and _contributes(after):
-            deltas.append((*_dims(after), after.state, after.elapsed_seconds, 1))
-    return deltas, dirty
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
@@ -336,16 +224,7 @@ async def commit_batch(
                 [result.deleted_tickets[t][1] for t in new],
             )
         # 5
-        deltas, dirty = rollup_changes(result)
-        if deltas or dirty:
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLUP_LOCK_KEY)
-        if deltas:
-            await conn.execute(_ADD_DELTAS, *_columns(deltas, 8))
-        if dirty:
-            keys = _columns(sorted(set(dirty), key=repr), 1 + len(DIMENSIONS))
-            for delete, insert in _RECOMPUTE:
-                await conn.execute(delete, *keys)
-                await conn.execute(insert, *keys)
+        await write_rollup_changes(conn, result)
         # 6
         await conn.execute(
             "INSERT INTO projection_offsets (topic, partition, next_offset) "

@@ -5,10 +5,10 @@ rollup that has the dimensions asked for, 15-minute buckets where a local midnig
 and the raw timers only for the parts of the range finer than 15 minutes. All three are combined
 with the same aggregates and grouped by the local calendar of `tz`.
 
-Ownership (SPEC section 11). `team` is a dimension the rollups do not have, and
-`attribute=at_breach` counts a breached or missed timer for the agent and team that held the
-ticket at its due (`breach_agent`, `breach_team`) rather than its last ones. A report that groups
-or filters by `team`, or by `agent` under `at_breach`, reads the raw timers for the whole range.
+Ownership (SPEC section 11). `attribute=at_breach` counts a breached or missed timer for the
+agent and team that held the ticket at its due (`breach_agent`, `breach_team`) rather than its
+last ones. Rollup tables with an owner dimension exist for each attribution (`RollupSpec.serves`),
+and the raw-timer edges apply the same rule (`rollups.owner_sql`).
 """
 
 from __future__ import annotations
@@ -37,27 +37,14 @@ from report_api.rollups import (
     STAT_COLUMNS,
     RollupSpec,
     combine_sql,
+    owner_sql,
     row_stats_sql,
     smallest,
 )
 
 TIME_KEYS = ("date", "week", "month")
-OWNER_KEYS = ("agent", "team")
-GROUP_KEYS = (*TIME_KEYS, *DIMENSIONS, "team")
-FILTERS = (*DIMENSIONS, "team")
-ATTRIBUTIONS = ("last", "at_breach")
-_BREACHED = "s.state IN ('breached', 'missed')"
-
-
-def owner_columns(attribute: str) -> dict[str, str]:
-    """SQL for each dimension of a timer row `s`, its agent and team as `attribute` says: the
-    last holder (`last`), or for a breached or missed timer the holder at its due (`at_breach`).
-    """
-    columns = {d: f"s.{d}" for d in FILTERS}
-    if attribute == "at_breach":
-        for key in OWNER_KEYS:
-            columns[key] = f"CASE WHEN {_BREACHED} THEN s.breach_{key} ELSE s.{key} END"
-    return columns
+GROUP_KEYS = (*TIME_KEYS, *DIMENSIONS)
+FILTERS = DIMENSIONS
 
 
 def _time_key_sql(key: str, t: str, tz: str) -> str:
@@ -181,11 +168,10 @@ async def compliance(
     dims = [k for k in group_by if k in FILTERS]
     needed = set(dims) | {name for name, values in filters.items() if values}
     boundaries = local_day_starts(start, end, zone) if set(group_by) & set(TIME_KEYS) else []
-    owned = "team" in needed or (attribute == "at_breach" and "agent" in needed)
-    raw_only = owned or timers != "sla_timers"
-    hour_table = None if raw_only else smallest(HOUR_SECONDS, needed)
-    quarter_table = None if raw_only else smallest(QUARTER_SECONDS, needed)
-    assert raw_only or quarter_table is not None  # the quarter rollup has every other dimension
+    raw_only = timers != "sla_timers"  # a what-if's candidate timers have no rollups
+    hour_table = None if raw_only else smallest(HOUR_SECONDS, needed, attribute)
+    quarter_table = None if raw_only else smallest(QUARTER_SECONDS, needed, attribute)
+    assert raw_only or quarter_table is not None  # the quarter rollups have every dimension
     parts = segments(start, end, boundaries, hours=hour_table is not None)
     if raw_only:
         parts = Segments(hour=[], quarter=[], raw=[(start, end)])
@@ -223,7 +209,7 @@ async def compliance(
                 dims=dims,
                 filters=filters,
                 extra=[f"s.state IN ({counted})"],
-                columns=owner_columns(attribute),
+                columns={d: owner_sql(d, attribute, "s") for d in FILTERS},
             )
         )
     keys = [_time_key_sql(k, "u.t", tz) if k in TIME_KEYS else f"u.{k}" for k in group_by]

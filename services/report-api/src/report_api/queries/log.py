@@ -1,6 +1,6 @@
 """The SLA log: timers filtered, sorted and paged with a keyset, or exported whole as CSV.
 
-Each sort key has an index ending in timer_id (see the first migration), so a page at any depth
+Each sort key has an index ending in timer_id (migrations 0001 and 0006), so a page at any depth
 is an index range scan: `(key, timer_id) > (cursor key, cursor timer_id) ORDER BY key, timer_id
 LIMIT n`. Nullable columns sort through COALESCE ('' for text, 'infinity' for times), the same
 expressions the indexes hold.
@@ -44,6 +44,7 @@ SORT_KEYS = {
         SortKey("ticket", "ticket_id", "text"),
         SortKey("department", "COALESCE(department, '')", "text"),
         SortKey("agent", "COALESCE(agent, '')", "text"),
+        SortKey("team", "COALESCE(team, '')", "text"),
         SortKey("level", "level", "text"),
         SortKey("metric", "metric", "text"),
         SortKey("started", "started_at", "time"),
@@ -56,6 +57,8 @@ _CAST = {"text": "text", "time": "timestamptz", "number": "float8"}
 FILTER_COLUMNS = {
     "department": "department",
     "agent": "agent",
+    "team": "team",
+    "breach_team": "breach_team",
     "level": "level",
     "metric": "metric",
     "requester": "requester",

@@ -13,6 +13,9 @@ const state = {
   bucket: "date",
   groupSort: { key: "missed", desc: true },
   groupRows: [],
+  attribute: "last",
+  teamSort: { key: "missed", desc: true },
+  teamRows: [],
   logSort: "-started",
   cursor: null,
   logRows: 0,
@@ -266,6 +269,56 @@ function markSorted(table, attr, key, desc) {
   }
 }
 
+// -- the team view: compliance by team (whose a missed SLA is: last holder or holder at the
+// breach) next to the time each team held the timers (the ownership report) -----------------
+
+function teamParams() {
+  const params = baseParams();
+  params.delete("agent"); // a team view across agents; the ownership report has no agent filter
+  params.set("group_by", "team");
+  return params;
+}
+
+async function loadTeams() {
+  const compliance = teamParams();
+  compliance.set("attribute", state.attribute);
+  const [byTeam, held] = await Promise.all([
+    api("v1/reports/compliance", compliance),
+    api("v1/reports/ownership", teamParams()),
+  ]);
+  const rows = new Map();
+  const empty = (team) => ({
+    team, fulfilled: 0, missed: 0, compliance_ratio: null, held_seconds: null, timers: 0, breaches: 0,
+  });
+  for (const r of byTeam.rows) rows.set(r.team, { ...empty(r.team), ...r });
+  for (const r of held.rows) rows.set(r.team, { ...(rows.get(r.team) || empty(r.team)), ...r });
+  state.teamRows = [...rows.values()];
+  drawTeams();
+}
+
+function drawTeams() {
+  const { key, desc } = state.teamSort;
+  const rows = [...state.teamRows].sort((a, b) => compare(a[key], b[key]) * (desc ? -1 : 1));
+  const body = $("teams").tBodies[0];
+  body.replaceChildren();
+  if (!rows.length) {
+    const cell = el("td", { colspan: 7, class: "empty" }, "No timers.");
+    body.append(el("tr")).append(cell);
+  }
+  for (const r of rows) {
+    const tr = el("tr");
+    tr.append(
+      el("td", {}, r.team ?? "no team"),
+      el("td", { class: "num" }, r.fulfilled), el("td", { class: "num" }, r.missed),
+      ratioCell(r.compliance_ratio),
+      el("td", { class: "num" }, duration(r.held_seconds)),
+      el("td", { class: "num" }, r.timers), el("td", { class: "num" }, r.breaches),
+    );
+    body.append(tr);
+  }
+  markSorted($("teams"), "key", key, desc);
+}
+
 // -- SLA log: server-side sort and filters, keyset "load more" ------------------------------
 
 function logRow(r) {
@@ -343,6 +396,7 @@ async function loadAll() {
     showTotals(series.totals);
     state.groupRows = groups.rows;
     drawGroups();
+    await loadTeams();
     await loadLog();
     status(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (error) {
@@ -383,6 +437,21 @@ function init() {
       const same = state.groupSort.key === key;
       state.groupSort = { key, desc: same ? !state.groupSort.desc : th.classList.contains("num") };
       drawGroups();
+    });
+  }
+  for (const button of document.querySelectorAll("[data-attribute]")) {
+    button.addEventListener("click", guard(async () => {
+      state.attribute = button.dataset.attribute;
+      for (const b of document.querySelectorAll("[data-attribute]")) b.classList.toggle("on", b === button);
+      await loadTeams();
+    }));
+  }
+  for (const th of $("teams").tHead.rows[0].cells) {
+    th.addEventListener("click", () => {
+      const key = th.dataset.key;
+      const same = state.teamSort.key === key;
+      state.teamSort = { key, desc: same ? !state.teamSort.desc : th.classList.contains("num") };
+      drawTeams();
     });
   }
   for (const th of $("log").tHead.rows[0].cells) {

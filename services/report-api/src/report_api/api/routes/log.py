@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from report_api import csv
 from report_api.api.deps import (
     Agent,
+    BreachTeam,
     Department,
     FormatParam,
     Level,
@@ -19,6 +20,7 @@ from report_api.api.deps import (
     PoolDep,
     Requester,
     ServicesDep,
+    Team,
     Ticket,
     TimeZoneParam,
     filter_param,
@@ -90,6 +92,8 @@ async def log_report(
     tz: TimeZoneParam = "UTC",
     department: Department = None,
     agent: Agent = None,
+    team: Team = None,
+    breach_team: BreachTeam = None,
     level: Level = None,
     metric: Metric = None,
     requester: Requester = None,
@@ -119,6 +123,8 @@ async def log_report(
     filters = {
         "department": department,
         "agent": agent,
+        "team": team,
+        "breach_team": breach_team,
         "level": level,
         "metric": metric,
         "requester": requester,

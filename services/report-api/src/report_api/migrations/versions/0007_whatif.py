@@ -2,7 +2,7 @@
 an index of the archive by ticket.
 
 Revision ID: 0007
-Revises: 0005 (the lead renumbers at the merge: 0006 is another branch's)
+Revises: 0006
 Create Date: 2026-12-01
 
 `whatif_jobs` holds a job from its request to its result (JSON), with its progress, so a GET on
@@ -21,7 +21,7 @@ from alembic import context, op
 from report_api.db import quote_identifier
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
