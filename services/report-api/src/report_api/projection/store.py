@@ -10,9 +10,9 @@ ids: nothing grows apart from the timers, and the check needs the row the batch 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -70,12 +70,17 @@ WITH timers AS (
 SELECT 1
 """
 
+# A contribution row names its rollup rows by these columns of its timer (every rollup's bucket
+# and dimensions are drawn from them), then carries its state, elapsed seconds and sign.
+CONTRIBUTION_KEY = ("started_at", *DIMENSIONS)
+_KEY_TYPES = ["timestamptz", *("text" for _ in DIMENSIONS)]
+_KEY_ARRAYS = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_KEY_TYPES, 1))
+_WIDTH = len(CONTRIBUTION_KEY) + 3
 _CONTRIBUTIONS = (
-    "SELECT started_at, department, agent, level, metric, "
+    f"SELECT {', '.join(CONTRIBUTION_KEY)}, "
     + row_stats_sql("state", "elapsed_seconds", "sign")
-    + " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::float8[], $8::int[]) "
-    "AS c(started_at, department, agent, level, metric, state, elapsed_seconds, sign)"
+    + f" FROM lock, unnest({_KEY_ARRAYS}, ${_WIDTH - 2}::text[], ${_WIDTH - 1}::float8[], "
+    f"${_WIDTH}::int[]) AS c({', '.join(CONTRIBUTION_KEY)}, state, elapsed_seconds, sign)"
 )
 
 
@@ -89,8 +94,11 @@ def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
     )
 
 
+# The rollup lock (`lock`, taken before `c` yields its first row, so before any rollup row is
+# written), then the deltas added to every rollup table: one statement, one round trip.
 _ADD_DELTAS = (
-    f"WITH c AS ({_CONTRIBUTIONS}), "
+    f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${_WIDTH + 1})), "
+    f"c AS ({_CONTRIBUTIONS}), "
     + ", ".join(_add_deltas_cte(i, spec) for i, spec in enumerate(ROLLUPS))
     + " SELECT "
     + " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(ROLLUPS)))
@@ -100,8 +108,7 @@ _ADD_DELTAS = (
 def _dirty_keys_sql(spec: RollupSpec) -> str:
     return (
         f"SELECT DISTINCT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)} "
-        "FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[]) "
-        "AS d(started_at, department, agent, level, metric)"
+        f"FROM unnest({_KEY_ARRAYS}) AS d({', '.join(CONTRIBUTION_KEY)})"
     )
 
 
@@ -155,19 +162,17 @@ def _contributes(row: TimerRow | None) -> bool:
     return row is not None and row.state in COUNTED_STATES
 
 
-def _dims(row: TimerRow) -> tuple[datetime, str | None, str | None, str, str]:
-    return (row.started_at, row.department, row.agent, row.level, row.metric)
+_dims = operator.attrgetter(*CONTRIBUTION_KEY)  # a timer row's CONTRIBUTION_KEY values
 
 
-def rollup_changes(
-    result: BatchResult,
-) -> tuple[list[tuple[Any, ...]], list[tuple[datetime, str | None, str | None, str, str]]]:
+def rollup_changes(result: BatchResult) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Signed contribution rows and dirty keys for the rollups, from a batch's net effect.
 
-    A contribution row is (started_at, department, agent, level, metric, state, elapsed, sign).
-    A dirty key (started_at, dims...) names the rows a removed time figure counted in."""
+    A contribution row is (*CONTRIBUTION_KEY, state, elapsed, sign), e.g. (started_at,
+    department, agent, level, metric, state, elapsed, sign). A dirty key (the CONTRIBUTION_KEY
+    values) names the rows a removed time figure counted in."""
     deltas: list[tuple[Any, ...]] = []
-    dirty: list[tuple[datetime, str | None, str | None, str, str]] = []
+    dirty: list[tuple[Any, ...]] = []
     for timer_id, after in result.after.items():
         before = result.before.get(timer_id)
         old = (_dims(before), before.state, before.elapsed_seconds) if before else None
@@ -330,12 +335,12 @@ async def commit_batch(
             )
         # 5
         deltas, dirty = rollup_changes(result)
-        if deltas or dirty:
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLUP_LOCK_KEY)
         if deltas:
-            await conn.execute(_ADD_DELTAS, *_columns(deltas, 8))
+            await conn.execute(_ADD_DELTAS, *_columns(deltas, _WIDTH), ROLLUP_LOCK_KEY)
+        elif dirty:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLUP_LOCK_KEY)
         if dirty:
-            keys = _columns(sorted(set(dirty), key=repr), 1 + len(DIMENSIONS))
+            keys = _columns(sorted(set(dirty), key=repr), len(CONTRIBUTION_KEY))
             for delete, insert in _RECOMPUTE:
                 await conn.execute(delete, *keys)
                 await conn.execute(insert, *keys)
