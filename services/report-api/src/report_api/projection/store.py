@@ -42,9 +42,14 @@ from sla_core.events import SlaEvent
 # must not overwrite a row with a snapshot that misses another batch's committed delta.
 ROLLUP_LOCK_KEY = 0x534C_4152_4F4C  # "SLAROL"
 
-_SELECT_TIMERS = (
-    f"SELECT {', '.join(COLUMNS)} FROM sla_timers "
-    "WHERE timer_id = ANY($1::text[]) OR ticket_id = ANY($2::text[])"
+# What the fold needs, in one round trip: the stored rows of the batch's timers and of the
+# tickets it deletes (`deleted` NULL), and which of its tickets are already deleted (`deleted` set,
+# the rest NULL; such a ticket has no stored rows left).
+_READ = (
+    f"SELECT NULL AS deleted, {', '.join(COLUMNS)} FROM sla_timers "
+    "WHERE timer_id = ANY($1::text[]) OR ticket_id = ANY($2::text[]) "
+    f"UNION ALL SELECT ticket_id, {', '.join('NULL' for _ in COLUMNS)} FROM deleted_tickets "
+    "WHERE ticket_id = ANY($3::text[])"
 )
 
 # Everything a batch writes besides its new rows and the rollups, in one statement: the stored
@@ -90,7 +95,7 @@ def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
         f"u{index} AS (INSERT INTO {spec.table} AS r ({key}, {', '.join(STAT_COLUMNS)}) "
         f"SELECT {spec.bucket_sql('started_at')} AS bucket, {', '.join(spec.dims)}, "
         f"{', '.join(combine_sql())} FROM c GROUP BY {key} ORDER BY {key} "
-        f"ON CONFLICT ({key}) DO UPDATE SET {upsert_set_sql('r')} RETURNING 1)"
+        f"ON CONFLICT ({key}) DO UPDATE SET {upsert_set_sql('r')})"
     )
 
 
@@ -100,8 +105,7 @@ _ADD_DELTAS = (
     f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${_WIDTH + 1})), "
     f"c AS ({_CONTRIBUTIONS}), "
     + ", ".join(_add_deltas_cte(i, spec) for i, spec in enumerate(ROLLUPS))
-    + " SELECT "
-    + " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(ROLLUPS)))
+    + " SELECT 1"  # data-modifying CTEs run whether or not they are read
 )
 
 
@@ -153,7 +157,7 @@ class Partition:
 
 
 def _row(record: asyncpg.Record) -> TimerRow:
-    values = list(record)  # _SELECT_TIMERS reads COLUMNS in order
+    values = list(record)[1:]  # _READ reads `deleted`, then COLUMNS in order
     values[-1] = tuple(values[-1])  # event_keys
     return TimerRow._make(values)
 
@@ -280,7 +284,7 @@ async def commit_batch(
        check each still holds `expected` (None: no row). A mismatch raises PositionConflict and
        nothing is written.
     2. Read the stored rows of the batch's timers, of the tickets the batch deletes, and which of
-       its tickets are already deleted.
+       its tickets are already deleted (one statement).
     3. Fold the events over those rows (pure: `handlers.fold_batch`): duplicates and events of
        deleted tickets change nothing.
     4. In one statement: delete the stored versions of the rows the batch rewrites and the
@@ -300,18 +304,13 @@ async def commit_batch(
         tickets = sorted({e.data.ticket_id for e in events})
         deleting = sorted({e.data.ticket_id for e in events if e.data.ticket_deleted})
         timers = sorted({e.data.timer_id for e in events})
-        deleted = {
-            r["ticket_id"]
-            for r in await conn.fetch(
-                "SELECT ticket_id FROM deleted_tickets WHERE ticket_id = ANY($1::text[])", tickets
-            )
-        }
-        rows = {
-            r["timer_id"]: _row(r)
-            for r in await conn.fetch(
-                _SELECT_TIMERS, timers, [t for t in deleting if t not in deleted]
-            )
-        }
+        rows: dict[str, TimerRow] = {}
+        deleted: set[str] = set()
+        for record in await conn.fetch(_READ, timers, deleting, tickets):
+            if record["deleted"] is None:
+                rows[record["timer_id"]] = _row(record)
+            else:
+                deleted.add(record["deleted"])
         # 3
         result = fold_batch(events, rows, deleted)
         # 4
