@@ -84,7 +84,7 @@ _WIDTH = len(CONTRIBUTION_KEY) + 3
 _CONTRIBUTIONS = (
     f"SELECT {', '.join(CONTRIBUTION_KEY)}, "
     + row_stats_sql("state", "elapsed_seconds", "sign")
-    + f" FROM lock, unnest({_KEY_ARRAYS}, ${_WIDTH - 2}::text[], ${_WIDTH - 1}::float8[], "
+    + f" FROM rollup_lock, unnest({_KEY_ARRAYS}, ${_WIDTH - 2}::text[], ${_WIDTH - 1}::float8[], "
     f"${_WIDTH}::int[]) AS c({', '.join(CONTRIBUTION_KEY)}, state, elapsed_seconds, sign)"
 )
 
@@ -99,10 +99,10 @@ def _add_deltas_cte(index: int, spec: RollupSpec) -> str:
     )
 
 
-# The rollup lock (`lock`, taken before `c` yields its first row, so before any rollup row is
+# The rollup lock (`rollup_lock`, taken before `c` yields its first row, so before any rollup row is
 # written), then the deltas added to every rollup table: one statement, one round trip.
 _ADD_DELTAS = (
-    f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${_WIDTH + 1})), "
+    f"WITH rollup_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${_WIDTH + 1})), "
     f"c AS ({_CONTRIBUTIONS}), "
     + ", ".join(_add_deltas_cte(i, spec) for i, spec in enumerate(ROLLUPS))
     + " SELECT 1"  # data-modifying CTEs run whether or not they are read
