@@ -14,8 +14,10 @@ projection would have reached. No ownership segments: the compliance report does
 - CSV: `queries.log.export_sql` through `csv.stream_copy`, every row, against asyncpg's
   `copy_from_query(..., format='csv')` of the same rows (raw columns, same order).
 - projection: `projection.store.commit_batch` (batches of 500 events: a timer started, then
-  fulfilled or missed; agents, teams and holders at the due as above) into the loaded database,
-  against `copy_records_to_table` of the rows it produced into a copy of the table.
+  fulfilled or missed, the ending with its ownership segments; agents, teams and holders at
+  the due as above) into the loaded database (one segment per loaded timer that ended or
+  breached), against `copy_records_to_table` of the timer and segment rows it produced into
+  indexed copies of the two tables.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import msgspec
 
 from bench.harness import Goal, Metric, Profile, percentile, rss_bytes
 from bench.servers import servers
@@ -39,7 +42,7 @@ from report_api.business_time import SecondsLeft
 from report_api.csv import stream_copy
 from report_api.cursor import Cursor
 from report_api.projection.events import parse_event
-from report_api.projection.handlers import COLUMNS
+from report_api.projection.handlers import COLUMNS, SEGMENT_COLUMNS
 from report_api.projection.store import Partition, commit_batch
 from report_api.queries.compliance import compliance
 from report_api.queries.log import LogQuery, export_sql, log_page, parse_sort
@@ -52,6 +55,7 @@ from report_api.rollups import (
     row_stats_sql,
 )
 from report_api.testing import create_database, encode, sla_event
+from sla_core.events import OwnershipSegment
 
 METRICS = (
     "compliance_vs_group_by",
@@ -156,9 +160,16 @@ async def load(conn: asyncpg.Connection, count: int) -> None:
         if not part:
             break
         await conn.copy_records_to_table("sla_timers", records=part, columns=list(COLUMNS))
+    await conn.execute(
+        f"INSERT INTO sla_segments ({', '.join(SEGMENT_COLUMNS)}) "
+        "SELECT timer_id, 1, ticket_id, agent, team, started_at, "
+        "COALESCE(stopped_at, due_at), LEAST(elapsed_seconds, target_seconds) FROM sla_timers "
+        "WHERE state <> 'running'"
+    )
     for spec in ROLLUPS:
         await conn.execute(fill_sql(spec))
     await conn.execute("VACUUM ANALYZE")
+    await conn.execute("CHECKPOINT")  # the load's dirty pages written before anything is timed
 
 
 # ---- timing -------------------------------------------------------------------------------------
@@ -396,7 +407,11 @@ async def bench_csv(pool: asyncpg.Pool, rows: int, repeats: int) -> list[Metric]
 
 
 def projection_events(count: int) -> list[Any]:
-    """`count` SLA events as the projection reads them: started, then fulfilled or missed."""
+    """`count` SLA events as the projection reads them: started, then fulfilled or missed.
+
+    Every ending carries the timer's ownership segments (as the engine's do): one holder, or for
+    every third ticket two (the ticket moved to another agent and team halfway); a miss also
+    carries the holder at the due."""
     out = []
     base = ORIGIN + timedelta(days=SPAN_DAYS + 1)
     tag = uuid.uuid4().hex[:6]
@@ -405,21 +420,40 @@ def projection_events(count: int) -> list[Any]:
         started = base + timedelta(seconds=n)
         ended = started + timedelta(seconds=600 + (n % 7) * 900)
         kind = "sla.fulfilled" if n % 5 else "sla.missed"
+        first_n, last_n = n % AGENTS, (n + 1) % AGENTS
+        first, last = f"agent-{first_n}", f"agent-{last_n}"
+        moved = n % 3 == 0  # a third change hands half-way
+        holder_n = last_n if moved else first_n
+        last_holder = f"agent-{holder_n}"
         for type_, at in (("sla.started", started), (kind, ended)):
             holder = {}
-            if type_ == "sla.missed":  # in other hands at the due for some of them
-                other = n % AGENTS if n % 3 else (n + 1) % AGENTS
-                holder = {"breach_agent": f"agent-{other}", "breach_team": team_of(other)}
+            if type_ == "sla.missed":  # a moved ticket was due in its first hands
+                holder = {"breach_agent": first, "breach_team": team_of(first_n)}
             event = sla_event(
                 type_,
                 ticket,
                 time=at,
                 started=started,
                 department=DEPARTMENTS[n % 4],
-                agent=f"agent-{n % AGENTS}",
-                team=team_of(n % AGENTS),
+                agent=first if type_ == "sla.started" else last_holder,
+                team=team_of(first_n if type_ == "sla.started" else holder_n),
                 **holder,
             )
+            if type_ != "sla.started":
+                middle = started + (ended - started) / 2 if moved else ended
+                parts = [(first, started, middle)] + ([(last, middle, ended)] if moved else [])
+                segments = [
+                    OwnershipSegment(
+                        agent=agent,
+                        team=team_of(int(agent.removeprefix("agent-"))),
+                        started_at=begin,
+                        ended_at=end,
+                        business_seconds=(end - begin).total_seconds(),
+                    )
+                    for agent, begin, end in parts
+                ]
+                data = msgspec.structs.replace(event.data, segments=segments)
+                event = msgspec.structs.replace(event, data=data)
             out.append(parse_event(encode(event)))
     return out
 
@@ -440,23 +474,39 @@ async def bench_projection(conn: asyncpg.Connection, count: int) -> list[Metric]
     produced = await conn.fetch(
         f"SELECT {', '.join(COLUMNS)} FROM sla_timers WHERE timer_id = ANY($1::text[])", ids
     )
-    await conn.execute(
-        "CREATE TEMP TABLE copy_target (LIKE sla_timers INCLUDING DEFAULTS INCLUDING INDEXES)"
+    segments = await conn.fetch(
+        f"SELECT {', '.join(SEGMENT_COLUMNS)} FROM sla_segments WHERE timer_id = ANY($1::text[]) "
+        "ORDER BY timer_id, n",
+        ids,
     )
+    for table in ("sla_timers", "sla_segments"):
+        await conn.execute(
+            f"CREATE TEMP TABLE copy_{table} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES)"
+        )
+    # the reference writes the same rows in the same batches: a batch's timers and their segments
     records = [tuple(r) for r in produced]
+    by_timer: dict[str, list[tuple[Any, ...]]] = {}
+    for r in segments:
+        by_timer.setdefault(r["timer_id"], []).append(tuple(r))
     started = time.perf_counter()
     for i in range(0, len(records), PROJECTION_BATCH):
+        part = records[i : i + PROJECTION_BATCH]
+        await conn.copy_records_to_table("copy_sla_timers", records=part, columns=list(COLUMNS))
         await conn.copy_records_to_table(
-            "copy_target", records=records[i : i + PROJECTION_BATCH], columns=list(COLUMNS)
+            "copy_sla_segments",
+            records=[s for r in part for s in by_timer.get(r[0], ())],
+            columns=list(SEGMENT_COLUMNS),
         )
     copy_s = time.perf_counter() - started
     rate, copy_rate = len(events) / ours_s, len(events) / copy_s
     details = {
         "events": len(events),
         "timer_rows": len(records),
+        "segment_rows": len(segments),
         "batch": PROJECTION_BATCH,
         "table_rows_before": "the loaded report data",
-        "reference": "copy_records_to_table of the resulting rows, same batches, indexed copy",
+        "reference": "copy_records_to_table of the resulting timer and segment rows, "
+        "same batches, indexed copies",
     }
     return [
         Metric(
@@ -464,7 +514,7 @@ async def bench_projection(conn: asyncpg.Connection, count: int) -> list[Metric]
             value=rate,
             unit="events/s",
             reference=copy_rate,
-            reference_label="copy_records_to_table of the same rows, events/s",
+            reference_label="copy_records_to_table of the same timer and segment rows, events/s",
             goal=Goal("ratio", ">=", 0.5),
             details=details,
         )

@@ -8,6 +8,7 @@ import pytest
 from report_api.projection.events import InvalidEvent, parse_event
 from report_api.projection.handlers import Outcome, fold_batch
 from report_api.projection.rollup_deltas import rollup_changes
+from report_api.projection.store import batch_writes
 from report_api.testing import at, encode, sla_event
 from sla_core.events import OwnershipSegment, SlaEvent
 
@@ -163,3 +164,35 @@ def test_segments_and_the_holder_at_breach() -> None:
     ]
     deletion = parsed("sla.cancelled", ticket_deleted=True, time="2026-03-02T12:00:00Z")
     assert fold_batch([missed, deletion], {}, []).segments == {}
+
+
+def test_batch_writes_delete_only_what_is_stored_and_copy_every_new_version() -> None:
+    segment = OwnershipSegment(
+        agent="ann",
+        team="A",
+        started_at=at(START),
+        ended_at=at("2026-03-02T10:30:00Z"),
+        business_seconds=1800,
+    )
+    stored = fold_batch([parsed("sla.started"), parsed("sla.started", ticket="T3")], {}, [])
+    rows = {t: r for t, r in stored.after.items() if r is not None}
+    done = parsed("sla.fulfilled", time="2026-03-02T10:30:00Z")
+    result = fold_batch(
+        [
+            _owned(done, segments=[segment]),  # a stored timer, its segments replaced
+            _owned(
+                parsed("sla.fulfilled", ticket="T2", time="2026-03-02T10:30:00Z"),
+                segments=[segment],
+            ),  # a new timer with segments
+            parsed("sla.cancelled", ticket="T3", ticket_deleted=True),
+        ],
+        rows,
+        [],
+    )
+    writes = batch_writes(result)
+    assert writes.replaced == ["T1:first_answer:1"]
+    assert writes.segments_replaced == ["T1:first_answer:1"]
+    assert writes.deleted_tickets == ["T3"]
+    assert sorted(r.timer_id for r in writes.timers) == ["T1:first_answer:1", "T2:first_answer:1"]
+    assert all(r.state == "fulfilled" for r in writes.timers)
+    assert sorted(s.timer_id for s in writes.segments) == ["T1:first_answer:1", "T2:first_answer:1"]

@@ -191,41 +191,45 @@ def evolve(row: TimerRow | None, event: SlaEvent) -> tuple[TimerRow | None, Outc
     previous_keys = () if row is None else row.event_keys
     emitted_at = data.emitted_at
     breach_agent, breach_team = _breach_holder(row, state, event)
-    new = TimerRow(
-        timer_id=data.timer_id,
-        ticket_id=data.ticket_id,
-        metric=data.metric,
-        cycle=data.cycle,
-        level=data.level,
-        calendar=data.calendar,
-        policy_version=data.policy_version,
-        target_seconds=data.target_seconds,
-        started_at=data.started_at,
-        due_at=data.due_at,
-        stopped_at=(data.stopped_at or event.time) if ended else None,
-        elapsed_seconds=data.elapsed_seconds,
-        remaining_seconds=data.remaining_seconds,
-        state=state,
-        breached=state in {"breached", "missed"}
-        or (row is not None and row.breached)
-        or data.breached is True,
-        paused=_paused(False if row is None else row.paused, event),
-        corrected=data.corrects_breach or (row is not None and row.corrected),
-        department=data.department,
-        agent=data.agent,
-        requester=data.requester,
-        priority=data.priority,
-        customer_group=data.customer_group,
-        source=data.source,
-        timezone=data.timezone,
-        timezone_source=data.timezone_source,
-        cancel_reason=data.reason if state == "cancelled" else None,
-        team=data.team,
-        breach_agent=breach_agent,
-        breach_team=breach_team,
-        last_event_at=event.time,
-        last_emitted_at=None if emitted_at is UNSET else emitted_at,
-        event_keys=(*previous_keys, key),
+    # positional, in COLUMNS order: a third of the cost of building it by keywords
+    new = TimerRow._make(
+        (
+            data.timer_id,
+            data.ticket_id,
+            data.metric,
+            data.cycle,
+            data.level,
+            data.calendar,
+            data.policy_version,
+            data.target_seconds,
+            data.started_at,
+            data.due_at,
+            (data.stopped_at or event.time) if ended else None,  # stopped_at
+            data.elapsed_seconds,
+            data.remaining_seconds,
+            state,
+            # breached
+            state in {"breached", "missed"}
+            or (row is not None and row.breached)
+            or data.breached is True,
+            _paused(False if row is None else row.paused, event),  # paused
+            data.corrects_breach or (row is not None and row.corrected),  # corrected
+            data.department,
+            data.agent,
+            data.requester,
+            data.priority,
+            data.customer_group,
+            data.source,
+            data.timezone,
+            data.timezone_source,
+            data.reason if state == "cancelled" else None,  # cancel_reason
+            data.team,
+            breach_agent,
+            breach_team,
+            event.time,  # last_event_at
+            None if emitted_at is UNSET else emitted_at,  # last_emitted_at
+            (*previous_keys, key),  # event_keys
+        )
     )
     return new, Outcome.APPLIED
 
