@@ -102,6 +102,11 @@ async def test_a_bad_candidate_policy_is_refused_with_its_path_and_line(
         (param,) = refused.json()["invalid_params"]
         assert param["name"] == "policy.levels.standard.targets.first_answer"
         assert param["reason"].startswith("line 3: ")
+        older = {**body, "policy": POLICY, "older_policies": [POLICY, bad]}
+        refused = await client.post("/v1/what-if", json=older)
+        assert refused.status_code == 422, refused.text
+        (param,) = refused.json()["invalid_params"]
+        assert param["name"] == "older_policies[1].levels.standard.targets.first_answer"
         broken = await client.post("/v1/what-if", json={**body, "policy": "levels: [\n"})
         assert broken.status_code == 422
         assert "line" in broken.json()["invalid_params"][0]["reason"]

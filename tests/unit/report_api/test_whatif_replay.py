@@ -122,3 +122,33 @@ def test_finish_breaches_what_is_past_due_at_now_less_the_grace() -> None:
     late.feed([record(0, created)])
     states = {r.metric: r.state for r in late.finish(due + timedelta(seconds=3)).values()}
     assert states["first_answer"] == "breached"
+
+
+def test_older_versions_keep_the_tickets_created_before_the_newest_takes_effect() -> None:
+    """The engine binds a ticket to the version in force at its first event (SPEC section 8);
+    a replay given the older versions binds it the same way, so the live history of a policy
+    with effective dates replays to itself."""
+    t0 = stream(0)[0].time
+    cut = t0 + timedelta(hours=1)
+    old = parse_policy(
+        "levels:\n  standard:\n    targets: {first_answer: 1h}\ndefault_level: standard\n"
+    )
+    new = parse_policy(
+        "levels:\n  standard:\n    targets: {first_answer: 3h}\ndefault_level: standard\n"
+        f"policy: {{effective_from: '{cut.isoformat()}'}}\n"
+    )
+    events = [
+        TicketEvent("1", "h", "ticket.created", t0, "before"),
+        TicketEvent("2", "h", "ticket.created", cut, "after"),
+    ]
+    replay = Replay(new, wall_clock=WALL, older=(old,))
+    replay.feed([record(0, e) for e in events])
+    rows = replay.finish(cut + timedelta(hours=4))
+    targets = {r.ticket_id: (r.target_seconds, r.policy_version, r.state) for r in rows.values()}
+    assert targets == {
+        "before": (3600, old.version, "breached"),
+        "after": (3 * 3600, new.version, "breached"),
+    }
+    alone = Replay(new, wall_clock=WALL)  # without the older version: both take the newest
+    alone.feed([record(0, e) for e in events])
+    assert {r.target_seconds for r in alone.finish(cut).values()} == {3 * 3600}

@@ -4,8 +4,10 @@ a progress bar and printed as tables.
     sla what-if FILE --from --to [--tz] [--group-by]   the candidate policy FILE against history
     sla verify --from --to                             the live policy against the live reports
 
-`verify` is the self-check: it replays the newest policy version the engine recorded (GET
-/v1/policies) and expects no difference at all; it exits 1 when there is one.
+`verify` is the self-check: it replays the policy versions the engine recorded (GET
+/v1/policies), the newest as the candidate and the others as its older versions, so that each
+ticket is replayed under the version it was bound to (effective dates, SPEC section 8), and
+expects no difference at all; it exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -193,9 +195,13 @@ def show(api: str, token: str | None, job: Mapping[str, Any], *, limit: int, out
             print(f"... and {changed - len(page['items'])} more: {csv}", file=out)
 
 
-def _request(args: argparse.Namespace, policy: str) -> dict[str, Any]:
+MAX_OLDER = 64  # older versions a what-if takes (the API's limit)
+
+
+def _request(args: argparse.Namespace, policy: str, older: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "policy": policy,
+        "older_policies": list(older),
         "from": args.from_,
         "to": args.to,
         "tz": args.tz,
@@ -244,11 +250,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not versions:
             print("sla verify: the engine has recorded no policy version yet", file=sys.stderr)
             return 1
-        version = versions[0]["version"]  # newest first
-        quoted = urllib.parse.quote(version, safe="")
-        policy = call(args.api, "GET", f"/v1/policies/{quoted}", args.token, raw=True)
-        print(f"verifying the live policy {version}", file=sys.stderr)
-        job = follow(args.api, args.token, _request(args, policy), err=sys.stderr)
+        # newest first: the newest is the candidate, the others its older versions
+        texts = [
+            call(args.api, "GET", f"/v1/policies/{urllib.parse.quote(v['version'], safe='')}",
+                 args.token, raw=True)
+            for v in versions[: MAX_OLDER + 1]
+        ]  # fmt: skip
+        version = versions[0]["version"]
+        older = f" (and {len(texts) - 1} older)" if len(texts) > 1 else ""
+        print(f"verifying the live policy {version}{older}", file=sys.stderr)
+        request = _request(args, texts[0], texts[:0:-1])
+        job = follow(args.api, args.token, request, err=sys.stderr)
     except (ApiError, urllib.error.URLError, OSError) as exc:
         return _failed("verify", exc)
     failed = _finish("verify", args, job)

@@ -50,6 +50,7 @@ class WhatIf:
     end: datetime
     zone: ZoneInfo
     group_by: Sequence[str]
+    older: tuple[Policy, ...] = ()  # earlier versions, oldest first (sla_core.policy_history)
 
 
 async def run_job(
@@ -100,7 +101,9 @@ async def _run(
     now = clock()
     # 1
     async with (
-        Workers(processes, whatif.policy.text, now) as workers,
+        Workers(
+            processes, whatif.policy.text, now, older=[p.text for p in whatif.older]
+        ) as workers,
         pool.acquire() as reader,
         replay_records(
             reader, topic=topic, start=whatif.start, end=whatif.end, schema=archive_schema

@@ -42,6 +42,9 @@ class Replay:
 
     policy: Policy
     wall_clock: datetime  # no archived event is later than this: nothing is clamped
+    # earlier versions, oldest first: a ticket is bound to the version in force when it was
+    # first seen, as the engine binds it (sla_core.policy_history)
+    older: tuple[Policy, ...] = ()
     engines: dict[int, PartitionEngine] = field(default_factory=dict)
     rows: dict[str, TimerRow] = field(default_factory=dict)
     timers_of: dict[str, set[str]] = field(default_factory=dict)  # ticket -> its timer ids
@@ -63,7 +66,9 @@ class Replay:
                 continue
             engine = engines.get(partition)
             if engine is None:
-                engine = engines[partition] = PartitionEngine(partition, self.policy)
+                engine = engines[partition] = PartitionEngine(
+                    partition, self.policy, older=self.older
+                )
             try:
                 result = engine.handle(event, wall)
             except Exception:  # the live engine dead-letters it as unprocessable

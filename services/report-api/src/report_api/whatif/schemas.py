@@ -33,6 +33,13 @@ class WhatIfRequest(BaseModel):
     )
 
     policy: str = Field(max_length=1_000_000, description="The candidate policy, as YAML.")
+    older_policies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Earlier versions (YAML), oldest first, for the tickets created before the "
+        "candidate's `policy.effective_from`: the replay holds them as the engine holds the "
+        "versions it loaded (SPEC section 8). `sla verify` sends every recorded version.",
+    )
     from_: str = Field(
         alias="from",
         max_length=64,

@@ -55,11 +55,17 @@ def candidate_rows(rows: Sequence[TimerRow]) -> list[CandidateRow]:
     return [tuple(row[i] for i in _PICK) for row in rows]
 
 
-def _work(conn: Connection, policy_text: str, wall_clock: datetime) -> None:
+def _work(
+    conn: Connection, policy_text: str, wall_clock: datetime, older: Sequence[str] = ()
+) -> None:
     """A worker's loop: ("feed", records) -> records done; ("finish", now) -> (rows, skipped);
     ("stop", None) ends it. An error is sent back as ("error", text) and ends it."""
     try:
-        replay = Replay(parse_policy(policy_text, source="policy"), wall_clock=wall_clock)
+        replay = Replay(
+            parse_policy(policy_text, source="policy"),
+            wall_clock=wall_clock,
+            older=tuple(parse_policy(text, source="policy") for text in older),
+        )
         while True:
             kind, payload = conn.recv()
             if kind == "feed":
@@ -84,7 +90,9 @@ class WorkerError(RuntimeError):
 class Workers:
     """`count` worker processes replaying under one policy; use as an async context manager."""
 
-    def __init__(self, count: int, policy_text: str, wall_clock: datetime) -> None:
+    def __init__(
+        self, count: int, policy_text: str, wall_clock: datetime, *, older: Sequence[str] = ()
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conns: list[Connection] = []
         self._child_ends: list[Connection] = []
@@ -93,7 +101,7 @@ class Workers:
             parent, child = context.Pipe()
             proc = context.Process(
                 target=_work,
-                args=(child, policy_text, wall_clock),
+                args=(child, policy_text, wall_clock, tuple(older)),
                 name=f"what-if-replay-{n}",
                 daemon=True,
             )

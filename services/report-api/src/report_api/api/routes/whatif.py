@@ -24,7 +24,7 @@ from report_api.whatif.schemas import (
     WhatIfJob,
     WhatIfRequest,
 )
-from sla_core.policy import PolicyError, parse_policy
+from sla_core.policy import Policy, PolicyError, parse_policy
 
 router = APIRouter(tags=["what-if"])
 
@@ -44,11 +44,12 @@ _POLICY_422: dict[int | str, dict[str, Any]] = {
 }
 
 
-def invalid_policy(error: PolicyError) -> ProblemError:
-    """422 naming every problem of the candidate policy with its path and line."""
+def invalid_policy(error: PolicyError, field: str = "policy") -> ProblemError:
+    """422 naming every problem of the candidate policy (or of `field`, one of the older
+    versions) with its path and line."""
     params = [
         (
-            "policy" + (f".{p.path}" if p.path else ""),
+            field + (f".{p.path}" if p.path else ""),
             (f"line {p.line}: " if p.line is not None else "") + p.message,
         )
         for p in error.problems
@@ -87,6 +88,12 @@ async def start_what_if(
         policy = parse_policy(body.policy, source="policy")
     except PolicyError as exc:
         raise invalid_policy(exc) from None
+    older: list[Policy] = []
+    for n, text in enumerate(body.older_policies):
+        try:
+            older.append(parse_policy(text, source="policy"))
+        except PolicyError as exc:
+            raise invalid_policy(exc, f"older_policies[{n}]") from None
     jobs = services.whatif
     if jobs is None:
         raise ProblemError(503, "What-if unavailable", "this replica runs no jobs", slug="busy")
@@ -96,7 +103,7 @@ async def start_what_if(
         await store.create_job(
             conn, job_id=job_id, request=request, policy=body.policy, policy_version=policy.version
         )
-    jobs.submit(pool, job_id, WhatIf(policy, start, end, zone, keys))
+    jobs.submit(pool, job_id, WhatIf(policy, start, end, zone, keys, tuple(older)))
     href = f"/v1/what-if/{job_id}"
     response.headers["Location"] = href
     return WhatIfAccepted(id=job_id, status="queued", href=href)
