@@ -1,5 +1,9 @@
 """A live demo stream: realistic tickets in three departments, some answered in time, some not.
 
+Each ticket starts with its department's first team; a share of support tickets is handed over
+to the second line (another team and agent) before the answer, so the reports by team, the
+attribution at the breach and the time in hands (SPEC section 11) have something to show.
+
 Publishes structured CloudEvents to the ticket topic until stopped. It reads the same policy as
 the engine (deploy/policy.demo.yaml: targets of seconds) and times each answer against the
 ticket's real target: about two in three in time, the rest late, so warnings and breaches
@@ -33,6 +37,13 @@ DEPARTMENTS = {
     "sales": ["ingrid", "per"],
     "billing": ["astrid", "lars"],
 }
+TEAMS = {  # the first team of a department takes new tickets
+    "support": ["support-l1", "support-l2"],
+    "sales": ["sales"],
+    "billing": ["billing"],
+}
+SECOND_LINE = {"support-l2": ["sigrid", "tor"]}
+HANDOVER_SHARE = 0.35  # of the tickets whose department has a second line
 SOURCES = ["email"] * 5 + ["chat"] * 3 + ["call"] * 2 + ["web"] * 2
 PRIORITIES = ["low", "normal", "normal", "normal", "high", "urgent"]
 REQUESTERS = [
@@ -102,6 +113,7 @@ class DemoStream:
             "status": "new",
             "priority": r.choice(PRIORITIES),
             "department": department,
+            "team": TEAMS[department][0],
             "agent": None,
             "requester": r.choice(REQUESTERS),
             "customer_group": "VIP" if r.random() < 0.1 else "regular",
@@ -116,6 +128,13 @@ class DemoStream:
             await asyncio.sleep(assign)
             await self.emit("ticket.updated", ticket_id, ticket={"agent": agent, "status": "open"})
             wait -= assign
+        teams = TEAMS[department]
+        if len(teams) > 1 and r.random() < HANDOVER_SHARE:  # handed over to the second line
+            moved = wait * r.uniform(0.3, 0.7)
+            await asyncio.sleep(moved)
+            agent = r.choice(SECOND_LINE[teams[1]])
+            await self.emit("ticket.updated", ticket_id, ticket={"team": teams[1], "agent": agent})
+            wait -= moved
         if source == "email" and r.random() < 0.3:  # an auto-responder stops no timer
             await asyncio.sleep(wait / 3)
             await self.emit("ticket.answered", ticket_id, channel="email", automated=True)

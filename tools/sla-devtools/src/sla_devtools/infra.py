@@ -289,6 +289,30 @@ class Infra:
                 capture_output=True,
             )
 
+    def reset_database(self) -> None:
+        """Drop and create the database: for a broker started afresh, whose memory storage holds
+        no topic, so that no stored Kafka position (the engine's snapshots, the projection's and
+        the archive's offsets) points past the end of a log that no longer exists."""
+        for statement in (
+            f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
+            f"CREATE DATABASE {DATABASE}",
+        ):
+            subprocess.run(
+                [
+                    _pg_bin("psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.pg_port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    statement,
+                ],
+                check=True,
+                capture_output=True,
+            )
+
     def postgres_down(self, mode: str = "fast") -> None:
         if not self._pg_running():
             return
