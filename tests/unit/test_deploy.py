@@ -77,6 +77,7 @@ METRICS: dict[str, dict[str, Family]] = {
         "report_api_projection_lag_seconds": Family("gauge"),
         "report_api_projection_records_behind": Family("gauge"),
         "report_api_projection_batch_seconds": Family("histogram"),
+        "report_api_offsets_past_end": Family("gauge", ("consumer",)),
         "report_api_projection_position_conflicts_total": Family("counter"),
         "report_api_projection_errors_total": Family("counter"),
         "report_api_archive_records_total": Family("counter", ("outcome",)),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from conftest import TOKEN, Stream, open_client
 
 from report_api.archive.consumer import ArchiveRunner
@@ -311,3 +312,32 @@ async def test_serve_runs_the_archive_beside_the_api(infra: Infra, stream: Strea
         assert await conn.fetchval("SELECT count(*) FROM sla_archive.ticket_events") == 1
     finally:
         await conn.close()
+
+
+async def test_a_stored_offset_past_the_end_of_its_log_is_reported_not_waited_on_silently(
+    infra: Infra, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A topic recreated while the database kept its offsets (a broker without storage, a
+    topic deleted by hand): the consumer would wait at the old offset and never read the new
+    log's records before it. It says so: an error log and `report_api_offsets_past_end`."""
+    name = uuid.uuid4().hex[:10]
+    url = await create_database(infra.database_url, f"past_end_{name}")
+    topic = f"tickets.past.{name}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    async with TicketProducer(infra.bootstrap_servers, topic) as p:
+        await p.raw(structured("e1", ORIGIN, "t1"), b"t1")
+    runner = archive_runner(infra, url, topic)
+    await runner.catch_up()
+    gauge = runner._metrics.offsets_past_end.labels("archive")
+    assert (runner.archived, gauge._value.get()) == (1, 0)
+    conn = await asyncpg.connect(url)
+    try:  # as if the log had been recreated shorter than what the database remembers
+        await conn.execute("UPDATE sla_archive.archive_offsets SET next_offset = 1000")
+    finally:
+        await conn.close()
+    stale = archive_runner(infra, url, topic)
+    with caplog.at_level("ERROR", logger="report_api.projection.runner"):
+        await stale.catch_up()
+    assert stale._metrics.offsets_past_end.labels("archive")._value.get() == 1
+    (record,) = [r for r in caplog.records if "past the end" in r.getMessage()]
+    assert (record.stored, record.end, record.consumer) == (1000, 1, "archive")  # type: ignore[attr-defined]

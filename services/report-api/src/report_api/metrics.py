@@ -49,6 +49,13 @@ class Metrics:
             "Records between the committed projection offsets and the partitions' ends.",
             registry=r,
         )
+        self.offsets_past_end = Gauge(
+            "report_api_offsets_past_end",
+            "Partitions whose stored offset lies past the end of their log (the topic was "
+            "recreated or truncated): the consumer waits there and never reads what is before.",
+            ["consumer"],
+            registry=r,
+        )
         self.projection_batch = Histogram(
             "report_api_projection_batch_seconds",
             "Time to project and commit one batch.",

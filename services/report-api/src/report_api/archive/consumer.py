@@ -106,13 +106,6 @@ class ArchiveRunner(ProjectionRunner):
         self._metrics.archive_batch.observe(time.perf_counter() - started)
 
     def _observe_lag(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
+        if self._consumer is None:
             return
-        behind = 0
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            if end is not None:
-                stored = self._positions.get(Partition(tp.topic, tp.partition)) or 0
-                behind += max(end - stored, 0)
-        self._metrics.archive_behind.set(behind)
+        self._metrics.archive_behind.set(self._records_behind())

@@ -94,6 +94,7 @@ class ProjectionRunner:
         self._consumer: AIOKafkaConsumer | None = None
         # Next offset stored for each owned partition (None: no row yet): what commits expect.
         self._positions: dict[Partition, int | None] = {}
+        self._past_end_logged: dict[TopicPartition, int] = {}  # logged once per stored offset
         self._newest_emitted: datetime | None = None
         self._stop = asyncio.Event()
         self.assigned = False  # the consumer has its partitions (and has sought them)
@@ -325,17 +326,38 @@ class ProjectionRunner:
                 self._newest_emitted = newest
         self._metrics.projection_batch.observe(time.perf_counter() - started)
 
-    def _observe_lag(self) -> None:
+    def _records_behind(self) -> int:
+        """Records between the stored positions and the partitions' ends; a position past its
+        partition's end (the topic was recreated or truncated while the database kept the old
+        offsets) is counted in `report_api_offsets_past_end` and logged once, as an error: the
+        consumer would wait there, and never read the records of the new log before it."""
         consumer = self._consumer
         if consumer is None:
-            return
-        behind = 0
+            return 0
+        behind = past = 0
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
-            if end is not None:
-                behind += max(
-                    end - (self._positions.get(Partition(tp.topic, tp.partition)) or 0), 0
-                )
+            stored = self._positions.get(Partition(tp.topic, tp.partition))
+            if end is None:
+                continue
+            behind += max(end - (stored or 0), 0)
+            if stored is not None and stored > end:
+                past += 1
+                if self._past_end_logged.get(tp) != stored:
+                    self._past_end_logged[tp] = stored
+                    log.error(
+                        "stored offset past the end of its partition: was the topic recreated? "
+                        "Rebuild the projection (report-api rebuild) or reset its offsets",
+                        extra={"consumer": self.name, "topic": tp.topic,
+                               "partition": tp.partition, "stored": stored, "end": end},
+                    )  # fmt: skip
+        self._metrics.offsets_past_end.labels(self.name).set(past)
+        return behind
+
+    def _observe_lag(self) -> None:
+        if self._consumer is None:
+            return
+        behind = self._records_behind()
         self._metrics.projection_behind.set(behind)
         if behind == 0 or self._newest_emitted is None:
             self._metrics.projection_lag.set(0)
