@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import schemathesis
@@ -153,8 +154,22 @@ async def test_rebuild_equals_the_live_projection(server: Server) -> None:
     await wait_until(all_there)
     live = await snapshot(client)
     assert live[1]  # there is something to compare
-    rebuilt = await run_cli(server.env, "rebuild")
-    assert rebuilt.returncode == 0, rebuilt.stderr
+    # The engine's tables share the schema with the defaults (`public`): the rebuild keeps them.
+    conn = await asyncpg.connect(server.env["SLA_DATABASE_URL"])
+    try:
+        await conn.execute(
+            "CREATE TABLE engine_kept (id bigserial PRIMARY KEY, note text); "
+            "INSERT INTO engine_kept (note) VALUES ('a snapshot row')"
+        )
+        rebuilt = await run_cli(server.env, "rebuild")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert await conn.fetch("SELECT id, note FROM public.engine_kept") == [
+            (1, "a snapshot row")
+        ]
+        await conn.execute("INSERT INTO public.engine_kept (note) VALUES ('after')")  # its sequence
+        assert await conn.fetchval("SELECT max(id) FROM public.engine_kept") == 2
+    finally:
+        await conn.close()
     assert await snapshot(client) == live
     # The live consumer goes on after the swap: a new event lands in the rebuilt tables.
     late = sla_event(

@@ -4,7 +4,10 @@
 2. Project the whole topic into it (no consumer group: every partition, from the beginning,
    until the ends it had when the rebuild started).
 3. Swap, in one transaction: the live schema becomes `<schema>_old`, the shadow becomes the live
-   schema, and the old one is dropped. Readers see either the old or the new projection.
+   schema, the tables of the old one that the projection does not own (the engine's snapshots
+   and policy registry when they share the schema, as with the defaults, both `public`) move
+   into the new one, and the old one is dropped. Readers see either the old or the new
+   projection; nothing else is lost.
 
 A `serve` running meanwhile goes on: its next commit finds the stored offsets moved (the shadow's),
 rolls back and re-seeks to them (`PositionConflict`), so the events after the rebuild's ends are
@@ -22,6 +25,19 @@ from report_api.metrics import Metrics
 from report_api.projection.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
+
+
+# The tables (partitions too) of the retired schema that the rebuilt one lacks: not the
+# projection's, so they move across (with their indexes, constraints and owned sequences).
+_NOT_OURS = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+AND NOT EXISTS (
+    SELECT 1 FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+    WHERE n2.nspname = $2 AND c2.relname = c.relname
+)
+ORDER BY c.relname
+"""
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,9 @@ async def rebuild(settings: ApiSettings, *, metrics: Metrics | None = None) -> R
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q_live}")
             await conn.execute(f"ALTER SCHEMA {q_live} RENAME TO {q_retired}")
             await conn.execute(f"ALTER SCHEMA {q_shadow} RENAME TO {q_live}")
+            for table in await conn.fetch(_NOT_OURS, retired, live):
+                name = db.quote_identifier(table["relname"])
+                await conn.execute(f"ALTER TABLE {q_retired}.{name} SET SCHEMA {q_live}")
             await conn.execute(f"DROP SCHEMA {q_retired} CASCADE")
     finally:
         await conn.close()
