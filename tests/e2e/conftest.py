@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from sla_devtools.infra import Infra, free_port
+from tests.support.kafka import create_topics
 
 BIN = Path(sys.executable).parent
 POLICY = """
@@ -45,6 +46,23 @@ class Services:
             self.procs[name] = subprocess.Popen(
                 [str(BIN / name), *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
+
+    async def create_topics(self) -> None:
+        """The test's four topics: tickets, SLA events, breaches, dead letters."""
+        env = self.env
+        await create_topics(
+            env["SLA_KAFKA_BOOTSTRAP_SERVERS"],
+            env["SLA_TICKET_TOPIC"],
+            env["SLA_EVENTS_TOPIC"],
+            env["SLA_BREACH_TOPIC"],
+            env["SLA_DLQ_TOPIC"],
+        )
+
+    async def up(self) -> None:
+        """The topics, then `report-api serve` and `sla-engine run`."""
+        await self.create_topics()
+        self.start("report-api", "serve")
+        self.start("sla-engine", "run")
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]

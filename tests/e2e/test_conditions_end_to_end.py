@@ -23,7 +23,7 @@ import pytest
 
 from sla_devtools.infra import Infra
 from tests.e2e.conftest import TOKEN, Services, poll, wait_ready
-from tests.support.kafka import TicketProducer, TopicReader, create_topics
+from tests.support.kafka import TicketProducer, TopicReader
 
 POLICY = """
 calendars:
@@ -81,13 +81,7 @@ async def test_conditions_through_kafka_to_the_reports(
     infra: Infra, unique: str, services: Services
 ) -> None:
     env = services.env
-    await create_topics(
-        infra.bootstrap_servers,
-        env["SLA_TICKET_TOPIC"],
-        env["SLA_EVENTS_TOPIC"],
-        env["SLA_BREACH_TOPIC"],
-        env["SLA_DLQ_TOPIC"],
-    )
+    await services.create_topics()
     pause, reset, spam = f"pause-{unique}", f"reset-{unique}", f"spam-{unique}"
     periodic, escalate = f"periodic-{unique}", f"escalate-{unique}"
     fulfil, cancel, miss = f"fulfil-{unique}", f"cancel-{unique}", f"miss-{unique}"

@@ -12,22 +12,14 @@ import pytest
 
 from sla_devtools.infra import Infra
 from tests.e2e.conftest import TOKEN, Services, poll, wait_ready
-from tests.support.kafka import TicketProducer, TopicReader, create_topics
+from tests.support.kafka import TicketProducer, TopicReader
 
 
 async def test_ticket_event_to_breach_topic_to_report_rows(
     infra: Infra, unique: str, services: Services
 ) -> None:
     env = services.env
-    await create_topics(
-        infra.bootstrap_servers,
-        env["SLA_TICKET_TOPIC"],
-        env["SLA_EVENTS_TOPIC"],
-        env["SLA_BREACH_TOPIC"],
-        env["SLA_DLQ_TOPIC"],
-    )
-    services.start("report-api", "serve")
-    services.start("sla-engine", "run")
+    await services.up()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(headers=headers, timeout=10) as client:
         await wait_ready(client, f"{services.engine}/readyz", services)
@@ -140,15 +132,7 @@ async def test_overrides_and_the_customers_zone_through_kafka_to_the_reports(
     ticket events on Kafka through the engine to the SLA log (JSON and CSV) and the ticket view.
     In November Oslo is UTC+1, Sao Paulo UTC-3 (no DST since 2019), Kathmandu UTC+5:45."""
     env = services.env
-    await create_topics(
-        infra.bootstrap_servers,
-        env["SLA_TICKET_TOPIC"],
-        env["SLA_EVENTS_TOPIC"],
-        env["SLA_BREACH_TOPIC"],
-        env["SLA_DLQ_TOPIC"],
-    )
-    services.start("report-api", "serve")
-    services.start("sla-engine", "run")
+    await services.up()
     half, saturday = f"half-day-{unique}", f"saturday-{unique}"
     sao_paulo, kathmandu = f"sao-paulo-{unique}", f"kathmandu-{unique}"
     headers = {"Authorization": f"Bearer {TOKEN}"}

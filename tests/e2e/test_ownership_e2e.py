@@ -17,7 +17,7 @@ import pytest
 
 from sla_devtools.infra import Infra
 from tests.e2e.conftest import TOKEN, Services, poll, wait_ready
-from tests.support.kafka import TicketProducer, create_topics
+from tests.support.kafka import TicketProducer
 
 OWNERSHIP_POLICY = """
 calendars:
@@ -41,15 +41,7 @@ async def test_a_missed_sla_goes_to_the_team_that_held_the_ticket_at_its_due(
     services: Services,
 ) -> None:
     env = services.env
-    await create_topics(
-        infra.bootstrap_servers,
-        env["SLA_TICKET_TOPIC"],
-        env["SLA_EVENTS_TOPIC"],
-        env["SLA_BREACH_TOPIC"],
-        env["SLA_DLQ_TOPIC"],
-    )
-    services.start("report-api", "serve")
-    services.start("sla-engine", "run")
+    await services.up()
     moved, breached = f"moved-{unique}", f"breached-{unique}"
     department = f"own-{unique}"
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as c:

@@ -36,7 +36,7 @@ import pytest
 
 from sla_devtools.infra import Infra
 from tests.e2e.conftest import ADMIN_TOKEN, TOKEN, Services, poll, wait_ready
-from tests.support.kafka import TicketProducer, create_topics
+from tests.support.kafka import TicketProducer
 
 LIVE_POLICY = """
 levels:
@@ -89,15 +89,7 @@ async def test_what_if_lists_exactly_the_tickets_that_change_and_the_self_check_
     infra: Infra, unique: str, services: Services, tmp_path: Path
 ) -> None:
     env = services.env
-    await create_topics(
-        infra.bootstrap_servers,
-        env["SLA_TICKET_TOPIC"],
-        env["SLA_EVENTS_TOPIC"],
-        env["SLA_BREACH_TOPIC"],
-        env["SLA_DLQ_TOPIC"],
-    )
-    services.start("report-api", "serve")
-    services.start("sla-engine", "run")
+    await services.up()
     t = {name: f"{name}-{unique}" for name in "abcdefz"}
     sent = 0
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as c:
