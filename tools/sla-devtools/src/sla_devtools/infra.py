@@ -257,23 +257,8 @@ class Infra:
             raise InfraError(
                 f"postgres failed to start: {result.stderr}\n{log.read_text()[-2000:]}"
             )
-        exists = subprocess.run(
-            [
-                _pg_bin("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.pg_port),
-                "-U",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        if exists.stdout.strip() != "1":
+        exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")
+        if exists.strip() != "1":
             subprocess.run(
                 [
                     _pg_bin("createdb"),
@@ -293,25 +278,18 @@ class Infra:
         """Drop and create the database: for a broker started afresh, whose memory storage holds
         no topic, so that no stored Kafka position (the engine's snapshots, the projection's and
         the archive's offsets) points past the end of a log that no longer exists."""
-        for statement in (
-            f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
-            f"CREATE DATABASE {DATABASE}",
-        ):
-            subprocess.run(
-                [
-                    _pg_bin("psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.pg_port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    statement,
-                ],
-                check=True,
-                capture_output=True,
-            )
+        self._psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        self._psql(f"CREATE DATABASE {DATABASE}")
+
+    def _psql(self, statement: str) -> str:
+        """Run one statement as postgres in the maintenance database; its output, unaligned."""
+        return subprocess.run(
+            [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+             "-tAc", statement],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # fmt: skip
 
     def postgres_down(self, mode: str = "fast") -> None:
         if not self._pg_running():
