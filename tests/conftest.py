@@ -3,6 +3,7 @@ ports in a temporary directory (the same `Infra` class as `make infra-up`), once
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -10,10 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sla_devtools.infra import Infra, free_port
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests draw new examples on every local run; CI (`.ci/run` sets HYPOTHESIS_PROFILE=ci)
+# draws the same ones every time, so a gate never fails on a draw no one has seen locally.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
