@@ -78,6 +78,21 @@ async def create_topics(bootstrap: str, *names: str) -> None:
         await admin.close()
 
 
+def input_event(n: int, start: datetime) -> tuple[str, bytes]:
+    """The `n`th event of the input (ticket id, record value): three per ticket, created,
+    answered and closed, a millisecond apart from `start`."""
+    ticket, kind = divmod(n, 3)
+    ticket_id = f"t{ticket}"
+    return ticket_id, encode_ticket_event(
+        event_id=f"{ticket_id}-{kind}",
+        source="bench",
+        type=EVENT_TYPES[kind],
+        time=start + timedelta(milliseconds=n),
+        ticket_id=ticket_id,
+        data={"ticket": {"department": workload.DEPARTMENTS[ticket % 3]}},
+    )
+
+
 async def produce_input(bootstrap: str, topic: str, events: int) -> None:
     """`events` ticket events, three per ticket, recent enough that no timer falls due."""
     producer = AIOKafkaProducer(
@@ -88,16 +103,7 @@ async def produce_input(bootstrap: str, topic: str, events: int) -> None:
         start = datetime.now(UTC) - timedelta(minutes=5)
         futures = []
         for n in range(events):
-            ticket, kind = divmod(n, 3)
-            ticket_id = f"t{ticket}"
-            value = encode_ticket_event(
-                event_id=f"{ticket_id}-{kind}",
-                source="bench",
-                type=EVENT_TYPES[kind],
-                time=start + timedelta(milliseconds=n),
-                ticket_id=ticket_id,
-                data={"ticket": {"department": workload.DEPARTMENTS[ticket % 3]}},
-            )
+            ticket_id, value = input_event(n, start)
             futures.append(await producer.send(topic, value, key=ticket_id.encode()))
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)

@@ -25,13 +25,13 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench import bench_engine, workload
+from bench.bench_archive import Record
 from bench.harness import Goal, Metric, Profile
 from bench.servers import servers
 from report_api import db
@@ -41,7 +41,6 @@ from report_api.testing import create_database
 from report_api.whatif import store
 from report_api.whatif.jobs import WhatIf, run_job
 from report_api.whatif.replay import Replay
-from sla_core.codec import encode_ticket_event
 
 METRICS = ("whatif_events_per_second",)
 # archived events per profile: the metric asks for at least 1,000,000 (quick and full)
@@ -52,34 +51,14 @@ ORIGIN = datetime(2026, 6, 1, tzinfo=UTC)
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 
 
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-
 def records(topic: str, events: int) -> list[Record]:
     """The engine benchmark's input, as the archive receives it: three events per ticket, a
     millisecond apart, each partition's in offset order."""
     offsets = [0] * PARTITIONS
     out = []
     for n in range(events):
-        ticket, kind = divmod(n, 3)
-        ticket_id = f"t{ticket}"
-        value = encode_ticket_event(
-            event_id=f"{ticket_id}-{kind}",
-            source="bench",
-            type=bench_engine.EVENT_TYPES[kind],
-            time=ORIGIN + timedelta(milliseconds=n),
-            ticket_id=ticket_id,
-            data={"ticket": {"department": workload.DEPARTMENTS[ticket % 3]}},
-        )
-        partition = ticket % PARTITIONS
+        ticket_id, value = bench_engine.input_event(n, ORIGIN)
+        partition = (n // 3) % PARTITIONS
         offset = offsets[partition]
         offsets[partition] += 1
         out.append(Record(topic, partition, offset, 0, ticket_id.encode(), value, STRUCTURED))
