@@ -455,6 +455,12 @@ async def test_the_what_if_view_runs_a_job_and_shows_both_series(
                 first[0][5],
                 "(none)",
             ]
+            # a bad candidate: the 422's path and line, shown where the status goes
+            bad = WHATIF_POLICY.replace("first_answer: ", "first_answer: x")
+            await page.fill("#wi-policy", bad)
+            await page.click("#wi-form button[type=submit]")
+            await expect(page.locator("#wi-status")).to_contain_text("422: policy.levels.")
+            await expect(page.locator("#wi-status")).to_contain_text("line ")
             assert problems == []
         finally:
             await browser.close()

@@ -106,17 +106,23 @@ function logParams() {
 
 class ApiError extends Error {}
 
+// What a failed response says: its problem document's invalid parameters, detail or title.
+async function problemDetail(response) {
+  try {
+    const problem = await response.json();
+    const bad = (problem.invalid_params || []).map((p) => `${p.name}: ${p.reason}`).join("; ");
+    return bad || problem.detail || problem.title || response.statusText;
+  } catch (_) {
+    return response.statusText; // not a problem document
+  }
+}
+
 async function api(path, params, accept = "application/json") {
   const headers = { Accept: accept };
   if (token()) headers.Authorization = `Bearer ${token()}`;
   const response = await fetch(`${path}?${params}`, { headers });
   if (response.ok) return accept === "application/json" ? response.json() : response.blob();
-  let detail = response.statusText;
-  try {
-    const problem = await response.json();
-    const bad = (problem.invalid_params || []).map((p) => `${p.name}: ${p.reason}`).join("; ");
-    detail = bad || problem.detail || problem.title || detail;
-  } catch (_) { /* not a problem document */ }
+  const detail = await problemDetail(response);
   if (response.status === 401) {
     $("token").focus();
     throw new ApiError(`Enter a valid API token (${detail}).`);
@@ -222,26 +228,31 @@ function showTotals(totals) {
 // -- compliance by department and agent: a client-side sortable table --------------------
 
 function drawGroups() {
-  const { key, desc } = state.groupSort;
-  const rows = [...state.groupRows].sort((a, b) => compare(a[key], b[key]) * (desc ? -1 : 1));
-  const body = $("groups").tBodies[0];
+  drawSorted("groups", state.groupRows, state.groupSort, (r) => [
+    el("td", {}, r.department ?? "–"), el("td", {}, r.agent ?? "–"),
+    el("td", { class: "num" }, r.fulfilled), el("td", { class: "num" }, r.missed),
+    ratioCell(r.compliance_ratio),
+    el("td", { class: "num" }, duration(r.fulfilled_avg_seconds)),
+    el("td", { class: "num" }, duration(r.missed_avg_seconds)),
+  ]);
+}
+
+// A client-side sorted table: `rows` sorted by `sort`, one row of `cells(r)` each.
+function drawSorted(tableId, rows, sort, cells) {
+  const { key, desc } = sort;
+  const sorted = [...rows].sort((a, b) => compare(a[key], b[key]) * (desc ? -1 : 1));
+  const body = $(tableId).tBodies[0];
   body.replaceChildren();
-  if (!rows.length) {
+  if (!sorted.length) {
     const cell = el("td", { colspan: 7, class: "empty" }, "No timers.");
     body.append(el("tr")).append(cell);
   }
-  for (const r of rows) {
+  for (const r of sorted) {
     const tr = el("tr");
-    tr.append(
-      el("td", {}, r.department ?? "–"), el("td", {}, r.agent ?? "–"),
-      el("td", { class: "num" }, r.fulfilled), el("td", { class: "num" }, r.missed),
-      ratioCell(r.compliance_ratio),
-      el("td", { class: "num" }, duration(r.fulfilled_avg_seconds)),
-      el("td", { class: "num" }, duration(r.missed_avg_seconds)),
-    );
+    tr.append(...cells(r));
     body.append(tr);
   }
-  markSorted($("groups"), "key", key, desc);
+  markSorted($(tableId), "key", key, desc);
 }
 
 function ratioCell(ratio) {
@@ -297,26 +308,13 @@ async function loadTeams() {
 }
 
 function drawTeams() {
-  const { key, desc } = state.teamSort;
-  const rows = [...state.teamRows].sort((a, b) => compare(a[key], b[key]) * (desc ? -1 : 1));
-  const body = $("teams").tBodies[0];
-  body.replaceChildren();
-  if (!rows.length) {
-    const cell = el("td", { colspan: 7, class: "empty" }, "No timers.");
-    body.append(el("tr")).append(cell);
-  }
-  for (const r of rows) {
-    const tr = el("tr");
-    tr.append(
-      el("td", {}, r.team ?? "no team"),
-      el("td", { class: "num" }, r.fulfilled), el("td", { class: "num" }, r.missed),
-      ratioCell(r.compliance_ratio),
-      el("td", { class: "num" }, duration(r.held_seconds)),
-      el("td", { class: "num" }, r.timers), el("td", { class: "num" }, r.breaches),
-    );
-    body.append(tr);
-  }
-  markSorted($("teams"), "key", key, desc);
+  drawSorted("teams", state.teamRows, state.teamSort, (r) => [
+    el("td", {}, r.team ?? "no team"),
+    el("td", { class: "num" }, r.fulfilled), el("td", { class: "num" }, r.missed),
+    ratioCell(r.compliance_ratio),
+    el("td", { class: "num" }, duration(r.held_seconds)),
+    el("td", { class: "num" }, r.timers), el("td", { class: "num" }, r.breaches),
+  ]);
 }
 
 // -- SLA log: server-side sort and filters, keyset "load more" ------------------------------

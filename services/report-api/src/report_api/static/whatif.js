@@ -41,13 +41,7 @@
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.ok) return accept === "application/json" ? response.json() : response.blob();
-    let detail = response.statusText;
-    try {
-      const problem = await response.json();
-      const bad = (problem.invalid_params || []).map((p) => `${p.name}: ${p.reason}`).join("; ");
-      detail = bad || problem.detail || problem.title || detail;
-    } catch (_) { /* not a problem document */ }
-    throw new Error(`${response.status}: ${detail}`);
+    throw new Error(`${response.status}: ${await problemDetail(response)}`);  // app.js
   }
 
   function groupLabel(row, keys) {
