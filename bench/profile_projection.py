@@ -5,7 +5,7 @@
 Loads TIMERS report timers (default 1,000,000, as the quick profile), then runs the projection
 benchmark (`bench_reports.bench_projection`, EVENTS events, default 20,000) through a connection
 that times every call, and prints the totals per statement (by its first words) and per Python
-step (the fold, the rollup changes, building the rows). With PROFILE_TEMPLATE="ADMIN_URL NAME" it
+step (the fold, the rows to write, the rollup changes). With PROFILE_TEMPLATE="ADMIN_URL NAME" it
 runs on a fresh copy of database NAME, already loaded, on that server instead (no load). Not a
 metric: the figures include the client's round trips and the machine's noise; bench/NOTES.md
 records what they showed.
@@ -26,7 +26,7 @@ import asyncpg
 
 from bench import bench_reports
 from bench.servers import servers
-from report_api.projection import store
+from report_api.projection import rollup_deltas, store
 from report_api.testing import create_database
 from sla_edge.database_url import plain_url
 
@@ -110,9 +110,9 @@ async def _run_on_copy(admin_url: str, template: str, events: int) -> list[Any]:
 
 
 async def main(timers: int, events: int) -> None:
-    for name in ("fold_batch", "rollup_changes", "_timer_values", "_columns", "_segment_records"):
-        if hasattr(store, name):
-            setattr(store, name, _timed(name, getattr(store, name)))
+    steps = ((store, "fold_batch"), (store, "batch_writes"), (rollup_deltas, "rollup_changes"))
+    for module, name in steps:  # the Python steps of a batch (the rest is SQL, timed per call)
+        setattr(module, name, _timed(name, getattr(module, name)))
     original = bench_reports.commit_batch
 
     async def commit(conn: Any, *args: Any, **kwargs: Any) -> Any:
